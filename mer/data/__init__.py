@@ -1,0 +1,1 @@
+"""Data: clip records, annotation readers, video sources, samplers, datasets, splits."""

@@ -1,0 +1,101 @@
+"""ClipDataset: record -> sampled indices -> only those frames decoded -> tensors and targets.
+
+    ds = ClipDataset(records, build_sampler("keyframe", num_frames=16), build_transform(train=True), train=True)
+    item = ds[0]
+    item["clip"]        # float (3, T, H, W)
+    item["emotion"]     # long ()
+    item["frame_aus"]   # float (T, K): AU k of the clip, weighted by the event's intensity at each frame
+    item["clip_aus"]    # float (K,): 1 for the clip's AUs
+    item["indices"]     # long (T,): the positions decoded
+
+The frame AU target is on for a sampled frame inside [onset, offset] and weighted by an intensity
+that rises linearly from onset to 1 at the apex and falls to the offset:
+``w(i) = (i - onset + 1) / (apex - onset + 1)`` on the rise, ``(offset - i + 1) / (offset - apex + 1)``
+on the fall, 0 outside.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mer.data.records import ClipRecord
+from mer.data.samplers import ClipSampler
+from mer.data.transforms import as_video
+from mer.data.video import open_video
+
+# AUs modelled by default: those of the DFME emotion prototypes and the synthetic generator.
+DEFAULT_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26)
+
+
+def event_intensity(indices: Sequence[int], onset: int, apex: int, offset: int) -> np.ndarray:
+    """Intensity in [0, 1] of the expression at each frame position (1 at the apex, 0 outside)."""
+    i = np.asarray(indices, dtype=np.float64)
+    rise = (i - onset + 1) / (apex - onset + 1)
+    fall = (offset - i + 1) / (offset - apex + 1)
+    w = np.where(i <= apex, rise, fall)
+    return np.where((i >= onset) & (i <= offset), np.clip(w, 0.0, 1.0), 0.0)
+
+
+def au_vector(record: ClipRecord, au_list: Sequence[int]) -> np.ndarray:
+    present = record.au_numbers
+    return np.array([1.0 if au in present else 0.0 for au in au_list], dtype=np.float32)
+
+
+class ClipDataset(Dataset):
+    def __init__(
+        self,
+        records: Sequence[ClipRecord],
+        sampler: ClipSampler,
+        transform: Callable | None = None,
+        *,
+        train: bool = False,
+        au_list: Sequence[int] = DEFAULT_AUS,
+        backend: str = "decord",
+        check_frames: bool = True,
+    ) -> None:
+        self.records = list(records)
+        self.sampler = sampler
+        self.transform = transform
+        self.train = train
+        self.au_list = tuple(au_list)
+        self.backend = backend
+        self.check_frames = check_frames  # compare the annotation's frame count with the file's
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([r.label for r in self.records], dtype=np.int64)
+
+    def load_frames(self, record: ClipRecord, indices: Sequence[int]) -> np.ndarray:
+        """uint8 (T, H, W, 3) for ``indices``; the source is opened and released per clip."""
+        expected = record.n_frames if self.check_frames and record.n_frames else None
+        with open_video(record.path, self.backend, expected_frames=expected, fps=record.fps) as source:
+            return source.get_frames(indices)
+
+    def __getitem__(self, i: int) -> dict:
+        record = self.records[i]
+        indices = self.sampler(record, train=self.train)
+        frames = self.load_frames(record, indices)
+        clip = as_video(frames)  # (T, 3, H, W) uint8
+        if self.transform is not None:
+            clip = self.transform(clip)
+        if clip.dtype == torch.uint8:
+            clip = clip.float().div_(255.0)
+        clip = clip.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()  # (T, C, H, W) -> (C, T, H, W)
+        clip_aus = au_vector(record, self.au_list)
+        weight = event_intensity(indices, record.onset, record.apex, record.offset).astype(np.float32)
+        return {
+            "clip": clip,
+            "emotion": torch.tensor(record.label, dtype=torch.long),
+            "frame_aus": torch.from_numpy(weight[:, None] * clip_aus[None, :]),  # (T, K)
+            "clip_aus": torch.from_numpy(clip_aus),
+            "indices": torch.tensor(indices, dtype=torch.long),
+            "subject": record.subject,
+            "clip_id": record.clip_id,
+        }

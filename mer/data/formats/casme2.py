@@ -1,0 +1,37 @@
+"""CASME II: ``CASME2-coding-*.xlsx`` and frame folders ``<root>/sub01/EP02_01f/img46.jpg``.
+
+Columns used: Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Action Units, Estimated
+Emotion. Frame cells are the numbers in the image names (img46.jpg is frame 46). Recorded at 200 fps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows, subject_name
+
+COLUMNS = {
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("OnsetFrame", "Onset Frame"),
+    "apex": ("ApexFrame", "Apex Frame"),
+    "offset": ("OffsetFrame", "Offset Frame"),
+    "aus": ("Action Units", "AU"),
+    "emotion": ("Estimated Emotion", "Emotion"),
+}
+
+
+@FORMATS.register("casme2")
+def read_casme2(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
+    table = read_table(path)
+    columns = find_columns(table, path, COLUMNS)
+    for row, cell in rows(table, columns):
+        subject = subject_name(cell["subject"], width=2, prefix="sub")
+        filename = str(cell["filename"]).strip()
+        base = root / subject / filename
+        yield RawRow(
+            row=row, subject=subject, clip_id=f"{subject}/{filename}", media=find_media(base), looked_for=str(base),
+            onset=cell["onset"], apex=cell["apex"], offset=cell["offset"], emotion=cell["emotion"],
+            aus=cell["aus"], fps=fps or 200.0, numbering="file",
+        )  # fmt: skip

@@ -1,0 +1,41 @@
+"""CAS(ME)^3 part A: the ME label sheet and frame folders ``<root>/spNO.1/<Filename>/color/175.jpg``.
+
+Columns used: Subject (e.g. ``spNO.1``), Filename, Onset, Apex, Offset, AU, Objective class,
+emotion. Each ``Filename`` is a long recording holding several micro-expressions and the names
+repeat across subjects, so a clip id is ``<subject>/<Filename>/<onset>`` and the clip's span is
+its onset..offset inside the recording. Frame cells are the image numbers. Recorded at 30 fps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows
+
+COLUMNS = {
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("Onset",),
+    "apex": ("Apex",),
+    "offset": ("Offset",),
+    "aus": ("AU", "Action Units"),
+    "objective": ("Objective class", "Objective classes"),
+    "emotion": ("emotion", "Estimated Emotion"),
+}
+
+
+@FORMATS.register("casme3")
+def read_casme3(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
+    table = read_table(path)
+    columns = find_columns(table, path, COLUMNS, optional=("objective",))
+    for row, cell in rows(table, columns):
+        subject, filename = str(cell["subject"]).strip(), str(cell["filename"]).strip()
+        base = root / subject / filename / "color"
+        onset = str(cell["onset"]).strip().removesuffix(".0")
+        extra = {"objective": cell["objective"]} if cell["objective"] is not None else {}
+        yield RawRow(
+            row=row, subject=subject, clip_id=f"{subject}/{filename}/{onset}", media=find_media(base),
+            looked_for=str(base), onset=cell["onset"], apex=cell["apex"], offset=cell["offset"],
+            emotion=cell["emotion"], aus=cell["aus"], fps=fps or 30.0, numbering="file", event_span=True, extra=extra,
+        )  # fmt: skip

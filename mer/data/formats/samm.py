@@ -1,0 +1,45 @@
+"""SAMM: ``SAMM_Micro_FACS_Codes_v2.xlsx`` (header on spreadsheet row 13) and frame folders
+``<root>/006/006_1_2/006_05562.jpg``.
+
+Columns used: Subject, Filename, Onset Frame, Apex Frame, Offset Frame, Action Units, Estimated
+Emotion (Inducement Code, Duration, Micro, Notes and Objective Classes are kept in ``extra``).
+An apex of -1 means none was coded. Frame cells are the numbers in the image names. 200 fps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows, subject_name
+
+HEADER_ROW = 13
+COLUMNS = {
+    "subject": ("Subject",),
+    "filename": ("Filename",),
+    "onset": ("Onset Frame", "OnsetFrame"),
+    "apex": ("Apex Frame", "ApexFrame"),
+    "offset": ("Offset Frame", "OffsetFrame"),
+    "aus": ("Action Units",),
+    "emotion": ("Estimated Emotion", "Emotion"),
+    "objective": ("Objective Classes", "Objective Class"),
+    "inducement": ("Inducement Code",),
+    "notes": ("Notes",),
+}
+OPTIONAL = ("objective", "inducement", "notes")
+
+
+@FORMATS.register("samm")
+def read_samm(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
+    table = read_table(path, header_row=HEADER_ROW)
+    columns = find_columns(table, path, COLUMNS, optional=OPTIONAL)
+    for row, cell in rows(table, columns, header_row=HEADER_ROW):
+        subject = subject_name(cell["subject"], width=3)
+        filename = str(cell["filename"]).strip()
+        base = root / subject / filename
+        extra = {k: cell[k] for k in OPTIONAL if cell[k] is not None and str(cell[k]) != "nan"}
+        yield RawRow(
+            row=row, subject=subject, clip_id=filename, media=find_media(base), looked_for=str(base),
+            onset=cell["onset"], apex=cell["apex"], offset=cell["offset"], emotion=cell["emotion"],
+            aus=cell["aus"], fps=fps or 200.0, numbering="file", extra=extra,
+        )  # fmt: skip

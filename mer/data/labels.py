@@ -1,0 +1,86 @@
+"""Emotion vocabularies and the label maps that turn them into class indices.
+
+Every data set spells its emotions differently ("happy", "Happiness", "Others"); they are first
+normalised to one vocabulary, then a label map assigns a class or excludes the clip (as MEGC
+excludes "others" from its 3-class composite). A label outside the vocabulary is an error:
+it is usually a typo in the annotation file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mer.registry import Registry
+
+EMOTIONS = (
+    "happiness", "sadness", "anger", "contempt", "fear", "disgust", "surprise",
+    "repression", "tense", "others",
+)  # fmt: skip
+
+_ALIASES = {
+    "happy": "happiness", "joy": "happiness", "positive": "happiness",
+    "sad": "sadness", "angry": "anger", "disgusted": "disgust", "fearful": "fear",
+    "afraid": "fear", "surprised": "surprise", "surprising": "surprise",
+    "other": "others", "repressed": "repression", "tension": "tense",
+}  # fmt: skip
+
+
+class UnknownEmotionError(ValueError):
+    pass
+
+
+def normalise_emotion(raw: object) -> str:
+    """``" Happy "`` -> ``"happiness"``; raises :class:`UnknownEmotionError` outside the vocabulary."""
+    text = str(raw).strip().lower()
+    text = _ALIASES.get(text, text)
+    if text not in EMOTIONS:
+        raise UnknownEmotionError(f"unknown emotion label {raw!r} (known: {', '.join(EMOTIONS)})")
+    return text
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    name: str
+    classes: tuple[str, ...]
+    # emotion (normalised) -> class name; emotions absent here are excluded from this task
+    assign: dict[str, str] = field(default_factory=dict)
+
+    def index(self, emotion: str) -> int | None:
+        """Class index of a normalised emotion, or None when this map excludes it."""
+        target = self.assign.get(emotion)
+        return None if target is None else self.classes.index(target)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+LABEL_MAPS: Registry = Registry("label map")
+
+
+def _identity(name: str, classes: tuple[str, ...]) -> LabelMap:
+    return LabelMap(name, classes, {c: c for c in classes})
+
+
+@LABEL_MAPS.register("dfme7")
+def dfme7() -> LabelMap:
+    """The 7 DFME classes."""
+    return _identity("dfme7", ("happiness", "sadness", "anger", "contempt", "fear", "disgust", "surprise"))
+
+
+@LABEL_MAPS.register("casme2_5")
+def casme2_5() -> LabelMap:
+    """The 5 CASME II classes (sadness and fear, 7 clips in all, are excluded as is usual)."""
+    return _identity("casme2_5", ("happiness", "disgust", "repression", "surprise", "others"))
+
+
+@LABEL_MAPS.register("megc3")
+def megc3() -> LabelMap:
+    """MEGC 2019 composite: negative / positive / surprise; "others" and "tense" are excluded."""
+    negative = ("anger", "contempt", "disgust", "fear", "sadness", "repression")
+    assign = {e: "negative" for e in negative} | {"happiness": "positive", "surprise": "surprise"}
+    return LabelMap("megc3", ("negative", "positive", "surprise"), assign)
+
+
+def get_label_map(name: str | LabelMap) -> LabelMap:
+    return name if isinstance(name, LabelMap) else LABEL_MAPS.get(name)()
