@@ -3,7 +3,7 @@
 pytorchvideo 0.1.5 imports ``torchvision.transforms.functional_tensor``, a module
 torchvision renamed to ``_functional_tensor`` in 0.17. Aliasing it before
 pytorchvideo is imported lets the last pytorchvideo release run on current
-torchvision. Import :func:`import_pytorchvideo` (or this module) before any
+torchvision. Use :func:`import_pytorchvideo` (or import this module) before any
 ``pytorchvideo`` import.
 """
 
@@ -27,10 +27,10 @@ def _alias_functional_tensor() -> None:
 _alias_functional_tensor()
 
 
-def import_pytorchvideo_models():
-    """Return ``pytorchvideo.models`` with the shim applied and its import-time noise silenced."""
+def import_pytorchvideo(module: str = "pytorchvideo.models"):
+    """Import a pytorchvideo module with the shim applied and its import-time noise silenced."""
     with warnings.catch_warnings():
         # pytorchvideo scripts a few helpers at import; torch warns that jit.script is deprecated.
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        return importlib.import_module("pytorchvideo.models")
+        return importlib.import_module(module)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-_TOKEN = re.compile(r"^(?P<open>\()?\s*(?:AU)?\s*(?P<side>[LRlr])?\s*(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-Ea-e])?\s*(?P<close>\))?$")
+_TOKEN = re.compile(r"^(?P<open>\()?\s*(?:AU)?\s*(?P<side>[LRlr])?\s*(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-Ea-e])?\s*(?P<close>\))?$", re.IGNORECASE)
 _SPLIT = re.compile(r"[+,;\s]+")
 _EMPTY = {"", "/", "-", "none", "nan", "n/a", "na"}
 

@@ -82,12 +82,12 @@ class ClipDataset(Dataset):
         record = self.records[i]
         indices = self.sampler(record, train=self.train)
         frames = self.load_frames(record, indices)
-        clip = as_video(frames)  # (T, 3, H, W) uint8
-        if self.transform is not None:
-            clip = self.transform(clip)
-        if clip.dtype == torch.uint8:
-            clip = clip.float().div_(255.0)
-        clip = clip.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()  # (T, C, H, W) -> (C, T, H, W)
+        if self.transform is None:  # one pass: (T, H, W, C) uint8 -> (C, T, H, W) float in [0, 1]
+            clip = torch.empty((frames.shape[3], *frames.shape[:3]), dtype=torch.float32)
+            clip.copy_(torch.from_numpy(frames).permute(3, 0, 1, 2)).mul_(1.0 / 255.0)
+        else:
+            clip = self.transform(as_video(frames))  # (T, C, H, W) float
+            clip = clip.as_subclass(torch.Tensor).transpose(0, 1).contiguous()  # -> (C, T, H, W)
         clip_aus = au_vector(record, self.au_list)
         weight = event_intensity(indices, record.onset, record.apex, record.offset).astype(np.float32)
         return {

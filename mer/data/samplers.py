@@ -121,11 +121,12 @@ class RandomSegmentSampler(ClipSampler):
     def sample(self, record, train, rng):
         first, last = _window(record, self.span)
         edges = np.linspace(first, last + 1, self.num_frames + 1)
-        if train:
-            positions = np.array([rng.uniform(a, b) for a, b in zip(edges[:-1], edges[1:])]) - 0.5
-        else:
-            positions = (edges[:-1] + edges[1:]) / 2.0 - 0.5
-        return _clip_round(positions, first, last)
+        indices = []
+        for a, b in zip(edges[:-1], edges[1:]):
+            lo = min(int(np.ceil(a)), last)  # the frames i with a <= i < b
+            hi = max(int(np.ceil(b)) - 1, lo)  # a segment shorter than a frame keeps one frame
+            indices.append(rng.randint(lo, hi) if train else (lo + hi) // 2)
+        return indices
 
 
 @SAMPLERS.register("keyframe")

@@ -1,0 +1,72 @@
+"""From the ``data`` and ``clip_sampler`` config groups to records and datasets.
+
+The one place the trainer, the tuner, the evaluator and the scorer turn a config into data, so
+they all read, sample and transform clips the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from mer.data.dataset import ClipDataset
+from mer.data.formats import Annotations, read_annotations
+from mer.data.labels import get_label_map
+from mer.data.records import ClipRecord
+from mer.data.samplers import ClipSampler, build_sampler
+from mer.data.transforms import build_transform
+
+
+def _plain(cfg) -> dict:
+    """An OmegaConf node (or dict) as a plain dict."""
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(cfg):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return dict(cfg or {})
+
+
+def annotation_path(data_cfg) -> Path:
+    """The annotation file of the data config; the synthetic set is generated on first use."""
+    if data_cfg.get("synthetic"):
+        from mer.data.synthetic import ensure_dataset
+
+        return Path(ensure_dataset(cache_dir=data_cfg.get("cache_dir"), **_plain(data_cfg.synthetic)))
+    if not data_cfg.get("annotations"):
+        raise ValueError("data.annotations is not set: give the annotation file, e.g. data.annotations=/data/CASME2/coding.xlsx")
+    return Path(data_cfg.annotations)
+
+
+def load_records(data_cfg) -> Annotations:
+    return read_annotations(
+        annotation_path(data_cfg),
+        format=data_cfg.format,
+        root=data_cfg.get("root"),
+        label_map=data_cfg.label_map,
+        strict=data_cfg.get("strict", True),
+        fps=data_cfg.get("fps"),
+    )
+
+
+def class_names(data_cfg) -> list[str]:
+    return list(get_label_map(data_cfg.label_map).classes)
+
+
+def build_clip_sampler(sampler_cfg) -> ClipSampler:
+    options = _plain(sampler_cfg)
+    return build_sampler(options.pop("name"), **options)
+
+
+def build_clip_dataset(records: Sequence[ClipRecord], data_cfg, sampler_cfg, *, train: bool) -> ClipDataset:
+    augment = _plain(data_cfg.get("augment")) if train else {}
+    enabled = augment.pop("enabled", True)
+    transform = build_transform(
+        train and enabled, size=data_cfg.crop_size, resize=data_cfg.get("resize"), **(augment if enabled else {})
+    )
+    return ClipDataset(
+        records, build_clip_sampler(sampler_cfg), transform, train=train, au_list=tuple(data_cfg.aus),
+        backend=data_cfg.get("backend", "decord"),
+    )  # fmt: skip

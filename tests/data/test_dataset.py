@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from mer.data.dataset import ClipDataset, event_intensity
+from mer.data.records import ClipRecord
+from mer.data.aus import parse_aus
+from mer.data.samplers import build_sampler
+from mer.data.transforms import build_transform
+from tests.helpers import index_video, read_index
+
+
+@pytest.fixture
+def records(tmp_path):
+    out = []
+    for k, (subject, label) in enumerate([("s1", 0), ("s2", 3), ("s3", 6)]):
+        path = index_video(tmp_path / f"{subject}.mp4", 60)
+        out.append(ClipRecord(subject, f"c{k}", str(path), 20, 30, 45, "x", label, parse_aus("6+L12"), 200.0, 60))
+    return out
+
+
+def test_intensity_peaks_at_apex_and_is_zero_outside():
+    w = event_intensity(range(0, 60), onset=20, apex=30, offset=45)
+    assert w[30] == 1.0 and w.argmax() == 30
+    assert np.all(w[:20] == 0) and np.all(w[46:] == 0) and np.all(w[20:46] > 0)
+    assert np.all(np.diff(w[20:31]) > 0) and np.all(np.diff(w[30:46]) < 0)
+
+
+def test_item_holds_the_decoded_indices_and_targets(records):
+    ds = ClipDataset(records, build_sampler("keyframe", num_frames=8, context_frames=1), au_list=(1, 6, 12))
+    item = ds[0]
+    assert item["clip"].shape == (3, 8, 64, 64) and item["clip"].dtype == torch.float32
+    indices = item["indices"].tolist()
+    # the pixels are those of the sampled frames: channel 0 of each frame spells its index
+    frames = (item["clip"].permute(1, 2, 3, 0).numpy() * 255).round().astype(np.uint8)
+    assert [read_index(f) for f in frames] == indices
+    assert item["emotion"].item() == 0 and item["clip_aus"].tolist() == [0.0, 1.0, 1.0]
+    fa = item["frame_aus"]
+    assert fa.shape == (8, 3) and torch.all(fa[:, 0] == 0)
+    apex_row = indices.index(30)
+    assert fa[apex_row, 1] == 1.0 and fa[0, 1] == 0.0  # the context frame before onset is off
+    assert torch.allclose(fa[:, 1], fa[:, 2])
+
+
+def test_transforms_and_batching(records):
+    ds = ClipDataset(records, build_sampler("uniform", num_frames=6), build_transform(True, size=48), train=True)
+    batch = next(iter(DataLoader(ds, batch_size=3, num_workers=2)))
+    assert batch["clip"].shape == (3, 3, 6, 48, 48)
+    assert batch["frame_aus"].shape == (3, 6, 16) and batch["subject"] == ["s1", "s2", "s3"]
+    assert batch["emotion"].tolist() == [0, 3, 6]
+    assert abs(batch["clip"].mean().item()) < 3  # normalised, not raw 0..255
+
+
+def test_eval_items_are_deterministic(records):
+    ds = ClipDataset(records, build_sampler("keyframe", num_frames=8), build_transform(False, size=48))
+    assert torch.equal(ds[1]["clip"], ds[1]["clip"])
+
+
+def test_a_broken_clip_is_reported_with_its_path(records, tmp_path):
+    broken = records[0].replace(path=str(tmp_path / "gone.mp4"))
+    with pytest.raises(Exception, match="gone.mp4: missing file"):
+        ClipDataset([broken], build_sampler("uniform", num_frames=4))[0]

@@ -1,0 +1,42 @@
+"""Test media: videos whose frames carry their own index, tiny frame folders, annotation files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mer.data.video import write_frame_folder, write_video
+
+BLOCK = 16  # a 4x4 grid of 16-px blocks: 16 bits, black or white, survives H.264 at any quality
+
+
+def index_frame(i: int, size: int = 64) -> np.ndarray:
+    """An RGB frame whose 4x4 block pattern spells ``i`` in binary."""
+    img = np.zeros((size, size, 3), np.uint8)
+    for bit in range(16):
+        if (i >> bit) & 1:
+            r, c = divmod(bit, 4)
+            img[r * BLOCK : (r + 1) * BLOCK, c * BLOCK : (c + 1) * BLOCK] = 255
+    return img
+
+
+def read_index(img: np.ndarray) -> int:
+    value = 0
+    for bit in range(16):
+        r, c = divmod(bit, 4)
+        if img[r * BLOCK + 4 : (r + 1) * BLOCK - 4, c * BLOCK + 4 : (c + 1) * BLOCK - 4].mean() > 127:
+            value |= 1 << bit
+    return value
+
+
+def index_video(path: Path, n: int, fps: float = 200, **kw) -> Path:
+    return write_video(path, [index_frame(i) for i in range(n)], fps, crf=kw.pop("crf", 10), **kw)
+
+
+def index_folder(folder: Path, numbers, pattern: str = "img{}.jpg") -> Path:
+    """A frame folder whose image numbered k shows k."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in numbers:
+        write_frame_folder(folder, [index_frame(k)], pattern=pattern, start=k)
+    return folder
