@@ -8,6 +8,7 @@ that lists the valid ones.
 from __future__ import annotations
 
 import fnmatch
+import inspect
 from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T", bound=Callable)
@@ -33,6 +34,20 @@ class Registry(Generic[T]):
         except KeyError:
             valid = ", ".join(sorted(self._entries))
             raise ValueError(f"unknown {self.kind} {name!r}; valid choices: {valid}") from None
+
+    def build(self, name: str, *args, **kwargs):
+        """Call the builder registered as ``name``; ``None`` kwargs are dropped so config nulls keep
+        the builder's defaults, and a wrong keyword becomes a one-line error naming the builder."""
+        builder = self.get(name)
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            inspect.signature(builder).bind(*args, **kwargs)
+            return builder(*args, **kwargs)
+        except TypeError as exc:
+            # a keyword the builder (or the library it passes **kwargs to) does not take: a config typo
+            if "argument" not in str(exc):
+                raise
+            raise ValueError(f"{self.kind} {name!r}: {exc}") from None
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))

@@ -222,9 +222,4 @@ def list_samplers() -> list[str]:
 
 def build_sampler(name: str, num_frames: int = 16, **options) -> ClipSampler:
     """A sampler by registry name; options that are ``None`` keep the sampler's defaults."""
-    options = {k: v for k, v in options.items() if v is not None}
-    cls = SAMPLERS.get(name)
-    try:
-        return cls(num_frames=num_frames, **options)
-    except TypeError as exc:
-        raise ValueError(f"clip sampler {name!r}: {exc}") from None
+    return SAMPLERS.build(name, num_frames=num_frames, **options)

@@ -1,0 +1,80 @@
+"""The default training set, generated on first use into a cache folder and reused.
+
+    annotations = ensure_dataset()      # $MER_CACHE or ~/.cache/mer / synthetic / <hash> / annotations.csv
+
+Safe for concurrent callers: generation happens in a temporary folder under a file lock and is
+renamed into place when complete; a folder without its DONE marker is never taken as done.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+from mer.data.synthetic import generator
+from mer.data.synthetic.generator import check_main_guard
+from mer.data.synthetic.settings import make_settings, settings_key
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MER_CACHE") or Path.home() / ".cache" / "mer")
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` between processes (fcntl); a no-op where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the atomic rename below still keeps half-written sets out
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_dataset(cache_dir: str | os.PathLike | None = None, **settings) -> Path:
+    """The annotations.csv of a synthetic set with these settings, generated on first use.
+
+    The set lives in ``<cache_dir>/synthetic/<hash of settings and generator version>/``
+    (``cache_dir`` default: ``$MER_CACHE`` or ``~/.cache/mer``). It is generated into a temporary
+    folder under a file lock and renamed into place when complete, so concurrent callers wait for
+    one generation and a folder without its ``DONE`` marker (a crash) is never used, but redone.
+    """
+    st = make_settings(**settings)
+    check_main_guard()
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = root / "synthetic"
+    key = settings_key(st)
+    final = root / key
+    if (final / "DONE").is_file():
+        return final / "annotations.csv"
+    root.mkdir(parents=True, exist_ok=True)
+    with _exclusive(root / f"{key}.lock"):
+        if (final / "DONE").is_file():  # another process finished it while we waited
+            return final / "annotations.csv"
+        if final.exists():
+            shutil.rmtree(final)  # unfinished: never taken as done
+        for stale in root.glob(f".{key}-*"):  # temporaries of crashed runs (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+        try:
+            generator.generate(tmp, **asdict(st))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        try:
+            os.rename(tmp, final)  # atomic: the folder appears complete or not at all
+        except OSError:
+            if not (final / "DONE").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # without fcntl another process may have won the race
+    return final / "annotations.csv"

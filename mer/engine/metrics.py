@@ -1,0 +1,56 @@
+"""Metrics of micro-expression recognition, as MEGC defines them.
+
+UF1 (unweighted F1) is the mean over classes of each class's F1; UAR (unweighted average recall)
+the mean over classes of each class's recall. Both treat a rare class like a frequent one, which
+is the point on imbalanced ME data. In cross-validation they are computed once over the test
+predictions pooled across all folds, not averaged per fold. scikit-learn does the arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> dict:
+    """``uf1``, ``uar``, ``accuracy``, ``per_class_recall``, ``per_class_f1``, ``confusion`` (rows: true).
+
+    Classes absent from both truth and prediction are left out of the UF1/UAR means (their F1 and
+    recall are undefined); their per-class entries are NaN.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    labels = np.arange(num_classes)
+    present = np.union1d(np.unique(y_true), np.unique(y_pred)) if y_true.size else labels[:0]
+    in_truth = np.isin(labels, y_true)
+    f1 = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0.0)
+    recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0.0)
+    f1 = np.where(np.isin(labels, present), f1, np.nan)
+    recall = np.where(in_truth, recall, np.nan)
+    return {
+        "uf1": float(np.nanmean(f1)) if present.size else 0.0,
+        "uar": float(np.nanmean(recall)) if in_truth.any() else 0.0,
+        "accuracy": float(accuracy_score(y_true, y_pred)) if y_true.size else 0.0,
+        "per_class_f1": f1.tolist(),
+        "per_class_recall": recall.tolist(),
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "support": np.bincount(y_true, minlength=num_classes).tolist(),
+    }
+
+
+def au_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) -> dict:
+    """F1 per AU on clip-level predictions (``y_score`` probabilities (N, K)) and their mean.
+
+    The mean is over AUs that occur in the truth (an AU never present has no F1 to speak of).
+    """
+    y_true = np.asarray(y_true) > 0.5
+    y_pred = np.asarray(y_score) >= threshold
+    if y_true.size == 0:
+        return {"au_f1": 0.0, "per_au_f1": []}
+    per_au = f1_score(y_true, y_pred, average=None, zero_division=0.0)
+    occurs = y_true.any(axis=0)
+    return {
+        "au_f1": float(per_au[occurs].mean()) if occurs.any() else 0.0,
+        "per_au_f1": [float(v) if o else float("nan") for v, o in zip(per_au, occurs)],
+    }

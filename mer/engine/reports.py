@@ -1,0 +1,113 @@
+"""Files a user opens after a run: metrics.json, predictions.csv, confusion_matrix.png, curves.png."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_json_safe(data), indent=2) + "\n")
+    tmp.replace(path)  # never a half-written file
+    return path
+
+
+def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[str]) -> dict:
+    """Per-class and per-AU lists turned into name-keyed tables."""
+    out = {k: metrics[k] for k in ("uf1", "uar", "accuracy") if k in metrics}
+    if "au_f1" in metrics:
+        out["au_f1"] = metrics["au_f1"]
+    out["per_class"] = {
+        name: {"f1": metrics["per_class_f1"][i], "recall": metrics["per_class_recall"][i], "support": metrics["support"][i]}
+        for i, name in enumerate(class_names)
+    }
+    if metrics.get("per_au_f1"):
+        out["per_au"] = {f"AU{au}": f1 for au, f1 in zip(au_names, metrics["per_au_f1"])}
+    out["confusion"] = metrics["confusion"]
+    return out
+
+
+def predictions_table(predictions, class_names: Sequence[str], au_names: Sequence[str]) -> pd.DataFrame:
+    probs = np.asarray(predictions.probs)
+    table = pd.DataFrame(
+        {
+            "clip": predictions.clip_ids,
+            "subject": predictions.subjects,
+            "true": [class_names[i] for i in predictions.true],
+            "predicted": [class_names[i] for i in predictions.pred],
+        }
+    )
+    for i, name in enumerate(class_names):
+        table[f"p_{name}"] = probs[:, i].round(6)
+    if predictions.au_probs:
+        au_probs = np.asarray(predictions.au_probs)
+        for k, au in enumerate(au_names):
+            table[f"p_AU{au}"] = au_probs[:, k].round(6)
+    return table
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path, title: str = "") -> Path:
+    matrix = np.asarray(confusion, dtype=float)
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(class_names), 0.8 + 0.7 * len(class_names)))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, f"{int(matrix[i, j])}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion (counts, row share)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(histories: Sequence[Sequence[dict]], path: Path) -> Path:
+    """Training loss and validation UF1/UAR per epoch, one line per fold."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for fold, history in enumerate(histories):
+        if not history:
+            continue
+        epochs = [h["epoch"] for h in history]
+        left.plot(epochs, [h["train_loss"] for h in history], label=f"fold {fold}")
+        right.plot(epochs, [h["val_uf1"] for h in history], label=f"UF1 fold {fold}")
+        right.plot(epochs, [h["val_uar"] for h in history], linestyle="--", alpha=0.6, label=f"UAR fold {fold}")
+    left.set_title("training loss")
+    right.set_title("validation UF1 (solid) / UAR (dashed)")
+    for ax in (left, right):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    if len(histories) <= 5:
+        right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Models: backbones (feature maps), heads, MERNet."""

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score, f1_score
+
+from mer.engine.metrics import au_metrics, classification_metrics
+
+
+def test_hand_computed_case():
+    # 3 classes; class 0: TP 2 FN 1; class 1: TP 1 FP 1; class 2: TP 0 FN 1 FP 1
+    y_true = [0, 0, 0, 1, 2]
+    y_pred = [0, 0, 1, 1, 0]
+    m = classification_metrics(y_true, y_pred, 3)
+    f1 = [2 * 2 / (2 * 2 + 1 + 1), 2 * 1 / (2 * 1 + 1 + 0), 0.0]  # 2TP / (2TP + FP + FN)
+    recall = [2 / 3, 1.0, 0.0]
+    assert m["per_class_f1"] == pytest.approx(f1)
+    assert m["uf1"] == pytest.approx(np.mean(f1)) and m["uar"] == pytest.approx(np.mean(recall))
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["confusion"] == [[2, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert m["support"] == [3, 1, 1]
+
+
+def test_agrees_with_scikit_learn_macro_scores():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 7, 300)
+    y_pred = np.where(rng.random(300) < 0.6, y_true, rng.integers(0, 7, 300))
+    m = classification_metrics(y_true, y_pred, 7)
+    assert m["uf1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert m["uar"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+
+
+def test_a_class_absent_everywhere_does_not_count():
+    m = classification_metrics([0, 1, 1], [0, 1, 0], 4)
+    assert np.isnan(m["per_class_f1"][3]) and np.isnan(m["per_class_recall"][2])
+    assert m["uf1"] == pytest.approx(np.mean([2 / 3, 2 / 3]))
+    assert m["uar"] == pytest.approx(np.mean([1.0, 0.5]))
+
+
+def test_a_predicted_but_absent_class_lowers_uf1_not_uar():
+    m = classification_metrics([0, 0], [0, 1], 2)
+    assert m["uf1"] == pytest.approx(np.mean([2 / 3, 0.0])) and m["uar"] == pytest.approx(0.5)
+
+
+def test_au_f1_per_au_and_mean_over_occurring_aus():
+    y_true = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0]])
+    y_score = np.array([[0.9, 0.2, 0.7], [0.4, 0.8, 0.1], [0.1, 0.6, 0.0]])
+    m = au_metrics(y_true, y_score)
+    assert m["per_au_f1"][0] == pytest.approx(2 / 3) and m["per_au_f1"][1] == pytest.approx(1.0)
+    assert np.isnan(m["per_au_f1"][2])  # AU 3 never occurs: no F1, not in the mean
+    assert m["au_f1"] == pytest.approx((2 / 3 + 1.0) / 2)

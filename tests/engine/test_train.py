@@ -1,0 +1,215 @@
+"""End to end: python -m mer.train on a tiny synthetic set (64 px, 8 frames, 2-3 epochs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from mer.data.synthetic import generate
+from mer.engine.trainer import load_checkpoint, train_one_epoch
+from mer.losses import EmotionLoss
+from mer.losses.au import FrameAULoss
+from mer.losses.schedule import ScheduleState
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.fixture(scope="session")
+def tiny_set(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    return generate(out, n_subjects=8, clips_per_subject=5, size=64, clip_seconds=0.3, seed=1, workers=2)
+
+
+def overrides(annotations: Path, *extra: str) -> list[str]:
+    return [
+        "data=dfme", f"data.annotations={annotations}", "data.crop_size=64", "clip_sampler.num_frames=8",
+        "trainer.epochs=2", "trainer.num_workers=0", "trainer.progress=false", "trainer.batch_size=8", *extra,
+    ]  # fmt: skip
+
+
+def make_cfg(annotations: Path, *extra: str):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("train", overrides=overrides(annotations, *extra))
+
+
+def cli(annotations: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "mer.train", *overrides(annotations, *extra), f"hydra.run.dir={run_dir}"]
+
+
+def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
+    from mer.evaluate import run as evaluate_run
+    from mer.train import run
+
+    result = run(make_cfg(tiny_set), tmp_path / "run")
+    run_dir = tmp_path / "run"
+    for name in ("config.yaml", "metrics.json", "predictions.csv", "confusion_matrix.png", "curves.png", "best.pt", "fold0/last.pt"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert any((run_dir / "tensorboard" / "fold0").iterdir())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"uf1", "uar", "accuracy", "au_f1", "per_class", "per_au", "folds"} <= set(metrics)
+    assert metrics["uf1"] == pytest.approx(result["uf1"]) and len(metrics["per_class"]) == 7
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert {"clip", "subject", "true", "predicted", "p_happiness", "p_AU12"} <= set(predictions.columns)
+    assert np.allclose(predictions.filter(like="p_").iloc[:, :7].sum(axis=1), 1.0, atol=1e-4)
+    # test subjects were never trained on
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    assert ckpt["class_names"][0] == "happiness" and len(ckpt["au_names"]) == 16
+    history = json.loads((run_dir / "fold0" / "result.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [0, 1]
+    # the evaluator, on the checkpoint's own test subjects, agrees with the trainer's test figures
+    evaluated = evaluate_run(make_eval_cfg(tiny_set, run_dir / "best.pt"), tmp_path / "eval")
+    assert evaluated["clips"] == len(predictions)
+    assert evaluated["uf1"] == pytest.approx(metrics["uf1"], abs=1e-6)
+
+
+def make_eval_cfg(annotations: Path, checkpoint: Path):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("evaluate", overrides=["data=dfme", f"data.annotations={annotations}", f"checkpoint={checkpoint}",
+                                              "split=test", "num_workers=0"])  # fmt: skip
+
+
+def test_ablation_without_au_head(tiny_set, tmp_path):
+    from mer.train import run
+
+    result = run(make_cfg(tiny_set, "model.au_head=false", "trainer.epochs=1"), tmp_path)
+    assert "au_f1" not in result
+    assert not any(c.startswith("p_AU") for c in pd.read_csv(tmp_path / "predictions.csv").columns)
+
+
+def test_the_schedule_acts_and_is_logged(tiny_set, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from mer.train import run
+
+    cfg = make_cfg(tiny_set, "loss=cri", "schedule=phased", "schedule.transition_start=0.0", "schedule.transition_end=1.0",
+                   "schedule.curve=linear", "trainer.epochs=3")  # fmt: skip
+    run(cfg, tmp_path)
+    history = json.loads((tmp_path / "fold0" / "result.json").read_text())["history"]
+    assert [h["class_balance"] for h in history] == pytest.approx([0.0, 0.5, 1.0])
+    events = EventAccumulator(str(tmp_path / "tensorboard" / "fold0"))
+    events.Reload()
+    logged = [e.value for e in events.Scalars("schedule/class_balance")]
+    assert logged == pytest.approx([0.0, 0.5, 1.0])
+    assert {"train/loss", "val/uf1", "lr"} <= set(events.Tags()["scalars"])
+    assert load_checkpoint(tmp_path / "best.pt")["config"]["model"]["classifier"] == "cosine"  # CRI needs it
+
+
+def test_early_stopping_when_validation_stops_improving(tiny_set, tmp_path):
+    from mer.train import run
+
+    result = run(make_cfg(tiny_set, "trainer.lr=0", "trainer.epochs=10", "trainer.early_stopping=2", "trainer.warmup_epochs=0"), tmp_path)
+    assert result["folds"][0]["epochs_run"] == 3  # epoch 0 is the best; 2 more without improvement
+
+
+def test_unknown_choices_name_the_valid_ones(tiny_set, tmp_path):
+    from mer.train import run
+
+    with pytest.raises(ValueError, match="unknown backbone 'x3d_huge'; valid choices: .*x3d_tiny"):
+        run(make_cfg(tiny_set, "model.backbone=x3d_huge"), tmp_path)
+    with pytest.raises(ValueError, match="unknown clip sampler 'middle'"):
+        run(make_cfg(tiny_set, "clip_sampler.name=middle"), tmp_path)
+
+
+class NaNAtSecondStep(EmotionLoss):
+    def __init__(self):
+        super().__init__([1] * 7)
+        self.calls = 0
+
+    def forward(self, logits, target):
+        self.calls += 1
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        return loss * float("nan") if self.calls == 2 else loss
+
+
+def test_non_finite_loss_stops_with_epoch_and_step(tiny_set):
+    from mer.data.build import build_clip_dataset, load_records
+    from mer.models.net import build_model
+
+    cfg = make_cfg(tiny_set)
+    dataset = build_clip_dataset(load_records(cfg.data)[:12], cfg.data, cfg.clip_sampler, train=True)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4)
+    model = build_model(cfg.model, num_classes=7, num_aus=16, num_frames=8, crop_size=64)
+    optimizer = torch.optim.AdamW(model.parameters())
+    with pytest.raises(FloatingPointError, match=r"loss is nan at epoch 3, step 1"):
+        train_one_epoch(
+            model, loader, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0), NaNAtSecondStep(), FrameAULoss(),
+            ScheduleState(0.0, 1.0, 0.0), device=torch.device("cpu"), epoch=3, scaler=torch.amp.GradScaler("cuda", enabled=False),
+            grad_clip=1.0, progress=False,
+        )  # fmt: skip
+
+
+def read_outputs(run_dir: Path):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return metrics, pd.read_csv(run_dir / "predictions.csv")
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tiny_set, tmp_path):
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    extra = ("trainer.epochs=4",)
+    subprocess.run(cli(tiny_set, tmp_path / "whole", *extra), check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(cli(tiny_set, killed, *extra), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = killed / "fold0" / "last.pt"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if last.exists() and load_checkpoint(last)["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    epoch_at_kill = load_checkpoint(last)["epoch"]
+    assert epoch_at_kill < 3 and not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+
+    subprocess.run(cli(tiny_set, killed, *extra, "resume=true"), check=True, env=env, capture_output=True)
+    (whole_metrics, whole_pred), (resumed_metrics, resumed_pred) = read_outputs(tmp_path / "whole"), read_outputs(killed)
+    assert resumed_metrics["uf1"] == pytest.approx(whole_metrics["uf1"], abs=1e-6)
+    assert resumed_metrics["folds"][0]["best_epoch"] == whole_metrics["folds"][0]["best_epoch"]
+    probs = [c for c in whole_pred.columns if c.startswith("p_")]
+    assert np.allclose(resumed_pred[probs].to_numpy(), whole_pred[probs].to_numpy(), atol=1e-5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_compute_what_one_computes(tiny_set, tmp_path):
+    """torchrun, 2 CPU processes with gloo, global batch 8 = 2 x 4, against one process with batch 8.
+
+    GroupNorm (BatchNorm statistics would be per process; CPU has no SyncBatchNorm), no augmentation,
+    no dropout: the two runs see the same batches and must end with the same model.
+    """
+    extra = ("+model.backbone_options.norm=group", "data.augment.enabled=false", "clip_sampler.jitter=0", "model.dropout=0")
+    subprocess.run(cli(tiny_set, tmp_path / "one", *extra), check=True, capture_output=True)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
+    command = torchrun + cli(tiny_set, tmp_path / "two", *extra)[1:]
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    (one_metrics, one_pred), (two_metrics, two_pred) = read_outputs(tmp_path / "one"), read_outputs(tmp_path / "two")
+    assert len(two_pred) == len(one_pred) and list(two_pred["clip"]) == list(one_pred["clip"])
+    probs = [c for c in one_pred.columns if c.startswith("p_")]
+    assert np.allclose(two_pred[probs].to_numpy(), one_pred[probs].to_numpy(), atol=1e-4)
+    assert two_metrics["uf1"] == pytest.approx(one_metrics["uf1"], abs=1e-6)
+    one_w, two_w = load_checkpoint(tmp_path / "one" / "fold0" / "last.pt")["model"], load_checkpoint(tmp_path / "two" / "fold0" / "last.pt")["model"]
+    # AdamW divides by sqrt(second moment): where a gradient is ~0, the all-reduce's rounding can move
+    # a weight by up to lr (0.002) per step; everywhere else the two runs agree far more closely.
+    worst = max((one_w[k].float() - two_w[k].float()).abs().max().item() for k in one_w if one_w[k].is_floating_point())
+    assert worst < 5e-3, worst
+    mean_gap = np.mean([(one_w[k].float() - two_w[k].float()).abs().mean().item() for k in one_w if one_w[k].is_floating_point()])
+    assert mean_gap < 1e-4, mean_gap

@@ -1,0 +1,76 @@
+import pytest
+import torch
+from torch import nn
+
+from mer.models.heads import CosineClassifier, frame_features
+from mer.models.net import MERNet
+
+
+class TinyBackbone(nn.Module):
+    """(B, 3, T, H, W) -> (B, 8, T/2, H/4, W/4), like a real backbone that halves time."""
+
+    out_channels = 8
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 8, kernel_size=3, stride=(2, 4, 4), padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def make(**kw):
+    torch.manual_seed(0)
+    return MERNet(TinyBackbone(), num_classes=7, num_aus=5, dim=16, au_hidden=12, dropout=0.0, **kw)
+
+
+def test_frame_features_resize_time_back():
+    fmap = torch.arange(2 * 3 * 4 * 2 * 2, dtype=torch.float32).reshape(2, 3, 4, 2, 2)
+    f = frame_features(fmap, 8)
+    assert f.shape == (2, 8, 3)
+    assert torch.allclose(f[:, 0], fmap[:, :, 0].mean(dim=(2, 3))) and torch.allclose(f[:, -1], fmap[:, :, -1].mean(dim=(2, 3)))
+
+
+def test_outputs_and_shapes():
+    out = make()(torch.randn(2, 3, 8, 32, 32))
+    assert out["emotion"].shape == (2, 7) and out["frame_aus"].shape == (2, 8, 5) and out["clip_aus"].shape == (2, 5)
+    assert out["attention"].shape == (2, 8) and torch.allclose(out["attention"].sum(1), torch.ones(2))
+    assert torch.equal(out["clip_aus"], out["frame_aus"].max(dim=1).values)
+
+
+def test_gates_carry_au_supervision_into_the_emotion_branch():
+    model = make()
+    out = model(torch.randn(2, 3, 8, 32, 32))
+    out["frame_aus"].sum().backward()  # an AU-only loss
+    # the AU branch reads the FER context z through its gate, so an AU loss trains the FER side too
+    assert model.fer_head.gate_fer.weight.grad.abs().sum() > 0
+    assert model.fer_head.attention[0].weight.grad.abs().sum() > 0
+    assert model.fer_head.classifier.weight.grad is None
+    model.zero_grad()
+    model(torch.randn(2, 3, 8, 32, 32))["emotion"].sum().backward()
+    assert model.au_head.hidden[0].weight.grad.abs().sum() > 0  # the emotion loss trains the AU hidden state
+
+
+def test_ablations():
+    fer_only = make(au_head=False)(torch.randn(1, 3, 8, 32, 32))
+    assert set(fer_only) == {"emotion", "attention", "embedding"}
+    concat = make(gate=False)
+    assert not hasattr(concat.fer_head, "gate_fer") and hasattr(concat.fer_head, "concat_fer")
+    assert concat(torch.randn(1, 3, 8, 32, 32))["frame_aus"].shape == (1, 8, 5)
+    with pytest.raises(ValueError, match="valid choices: cosine, linear"):
+        make(classifier="softmax")
+
+
+def test_diff_input_ignores_the_static_face():
+    model = make(input="diff").eval()
+    clip = torch.randn(1, 3, 8, 32, 32)
+    face = torch.randn(1, 3, 1, 32, 32)  # the same image added to every frame
+    with torch.no_grad():
+        assert torch.allclose(model(clip)["emotion"], model(clip + face)["emotion"], atol=1e-5)
+        assert not torch.allclose(make(input="frames").eval()(clip)["emotion"], make(input="frames").eval()(clip + face)["emotion"])
+
+
+def test_cosine_classifier_is_bounded():
+    head = CosineClassifier(16, 4)
+    logits = head(torch.randn(5, 16) * 100)
+    assert logits.abs().max() <= 1.0 + 1e-6
