@@ -137,10 +137,11 @@ def find_resumable(run_dir: Path) -> Path:
     return max(candidates, key=lambda p: max(f.stat().st_mtime for f in p.glob("fold*/last.pt")))
 
 
-def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = None, records=None) -> dict:
+def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = None, records=None, folds=None) -> dict:
     """Train every fold of ``cfg.cv``, write the run folder, return the summary metrics.
 
-    ``records`` overrides the data config's records (the search passes its non-test subjects).
+    ``records`` and ``folds`` replace the data config's records and the protocol's folds (the search
+    passes its own fold, whose test part is empty during trials).
     """
     cfg = resolve_config(cfg)
     device = select_device(cfg.device)
@@ -154,8 +155,9 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
     run_dir.mkdir(parents=True, exist_ok=True)
     records = load_records(cfg.data) if records is None else records
     names, au_list = class_names(cfg.data), [int(a) for a in cfg.data.aus]
-    folds = make_folds(records, cfg.cv.protocol, folds=cfg.cv.folds or 5, test_size=cfg.cv.test_size or 0.25,
-                       val_fraction=cfg.cv.val_fraction, seed=cfg.cv.seed)  # fmt: skip
+    if folds is None:
+        folds = make_folds(records, cfg.cv.protocol, folds=cfg.cv.folds or 5, test_size=cfg.cv.test_size or 0.25,
+                           val_fraction=cfg.cv.val_fraction, seed=cfg.cv.seed)  # fmt: skip
     meta = {"config": plain_config(cfg), "class_names": names, "au_names": au_list}
     if dist.is_main():
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)

@@ -210,6 +210,36 @@ def train_one_epoch(
 
 
 @torch.no_grad()
+def update_bn_stats(model: nn.Module, loader: DataLoader, *, device: torch.device, max_batches: int) -> int:
+    """Precise BN (as PySlowFast does for X3D): recompute BatchNorm running statistics as plain
+    averages over ``max_batches`` training batches with the current weights.
+
+    Running averages with momentum lag far behind weights that move fast (small data, few steps per
+    epoch): evaluation then normalises with stale statistics and scores much worse than training.
+    Returns the number of batches used (0 when the model has no BatchNorm).
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms or max_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = model.training
+    model.train()
+    used = 0
+    for used, batch in enumerate(loader, start=1):
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            model(batch["clip"].to(device, non_blocking=True))
+        if used >= max_batches:
+            break
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+    return used
+
+
+@torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, *, device: torch.device, progress: bool = False) -> Predictions:
     """Predictions for every clip of the loader's dataset (gathered across ranks, duplicates dropped)."""
     model.eval()
@@ -315,6 +345,7 @@ def fit(
             model, train_loader, optimizer, scheduler, emotion_loss, au_loss, state, device=device, epoch=epoch,
             scaler=scaler, grad_clip=tc.get("grad_clip"), max_steps=tc.get("max_steps_per_epoch"), progress=tc.get("progress", True),
         )  # fmt: skip
+        update_bn_stats(model, train_loader, device=device, max_batches=tc.get("precise_bn_batches", 0))
         val = evaluate(model, val_loader, device=device).metrics(num_classes)
         record = {
             "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **{f"train_{k}": v for k, v in train_stats.items()},

@@ -20,12 +20,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def frame_features(feature_map: Tensor, num_frames: int) -> Tensor:
-    """Spatial average pool, then linear temporal resize back to the sampled frames.
+def frame_features(feature_map: Tensor, num_frames: int, grid: int = 1) -> Tensor:
+    """Spatial pooling to a ``grid`` x ``grid`` layout, then linear temporal resize to the sampled frames.
 
-    (B, C, T', H', W') -> (B, C, T') -> (B, C, T) -> (B, T, C)
+    (B, C, T', H', W') -> (B, C * grid^2, T') -> (B, C * grid^2, T) -> (B, T, C * grid^2)
+
+    ``grid=1`` is global average pooling. A grid > 1 keeps where on the face a feature is: with
+    ``input="diff"`` the appearance that tells a brow from a lip is gone, and the place is what is left.
     """
-    pooled = feature_map.float().mean(dim=(3, 4))  # (B, C, T')
+    fmap = feature_map.float()
+    if grid == 1:
+        pooled = fmap.mean(dim=(3, 4))  # (B, C, T')
+    else:
+        fmap = F.adaptive_avg_pool3d(fmap, (fmap.shape[2], grid, grid))  # (B, C, T', g, g)
+        pooled = fmap.permute(0, 1, 3, 4, 2).flatten(1, 3)  # (B, C * g * g, T')
     if pooled.shape[-1] != num_frames:
         pooled = F.interpolate(pooled, size=num_frames, mode="linear", align_corners=True)
     return pooled.transpose(1, 2).contiguous()

@@ -31,6 +31,7 @@ class MERNet(nn.Module):
         classifier: str = "linear",
         cosine_scale: float = 30.0,
         input: str = "frames",
+        grid: int = 1,
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
@@ -39,7 +40,8 @@ class MERNet(nn.Module):
         self.backbone = backbone
         self.input = input
         self.num_aus = num_aus if au_head else 0
-        self.project = nn.Sequential(nn.Linear(backbone.out_channels, dim), nn.LayerNorm(dim), nn.GELU())
+        self.grid = grid
+        self.project = nn.Sequential(nn.Linear(backbone.out_channels * grid * grid, dim), nn.LayerNorm(dim), nn.GELU())
         self.au_head = FrameAUHead(dim, au_hidden, num_aus, dropout) if au_head else None
         self.fer_head = AttentionGatedFERHead(
             dim, au_hidden, num_classes, gate=gate, classifier=classifier, cosine_scale=cosine_scale, dropout=dropout
@@ -49,7 +51,7 @@ class MERNet(nn.Module):
         num_frames = clip.shape[2]
         if self.input == "diff":
             clip = clip - clip[:, :, :1]  # (B, 3, T, H, W): motion relative to the first frame
-        f = self.project(frame_features(self.backbone(clip), num_frames))  # (B, T, D)
+        f = self.project(frame_features(self.backbone(clip), num_frames, self.grid))  # (B, T, D)
         h = None
         if self.au_head is not None:
             h, _ = self.au_head(f)  # (B, T, H)
@@ -73,7 +75,7 @@ def build_model(cfg, *, num_classes: int, num_aus: int, num_frames: int, crop_si
         backbone, num_classes=num_classes, num_aus=num_aus, dim=cfg.get("dim", 128), au_hidden=cfg.get("au_hidden", 64),
         au_head=cfg.get("au_head", True), gate=cfg.get("gate", True), classifier=cfg.get("classifier", "linear"),
         cosine_scale=cfg.get("cosine_scale", 30.0),
-        input=cfg.get("input", "frames"), dropout=cfg.get("dropout", 0.1),
+        input=cfg.get("input", "frames"), grid=cfg.get("grid", 1), dropout=cfg.get("dropout", 0.1),
     )  # fmt: skip
 
 

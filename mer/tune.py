@@ -1,0 +1,326 @@
+"""Hyperparameter search with Optuna: ``python -m mer.tune search=sampling n_trials=40``.
+
+Every trial is a ``mer.train`` run (the same :func:`mer.train.run`, the same config tree, so any
+``mer.train`` override applies to a search too) on the search subjects only:
+
+    all subjects ── test subjects (cv.test_size): never seen by any trial
+                └── search subjects ── train subjects: fit
+                                    └── validation subjects (cv.val_fraction): the trial's score,
+                                        reported every epoch so the pruner can stop bad trials early
+
+When the study has its ``n_trials``, the best configuration is retrained on the search subjects and
+evaluated once on the test subjects; that figure is reported apart from the validation score.
+
+The study lives in ``storage`` (default: an SQLite file in the search folder,
+``outputs/tune/<study_name>/study.db``): running the same command again continues it, and any
+number of processes or machines given the same storage URL share its trials. Outputs in the search
+folder: ``best.yaml`` (the best overrides; ``python -m mer.train +experiment=best``), ``trials.csv``,
+``history.png``, ``importances.png``, ``parallel.png`` and ``final/`` (the retrained best model and
+its test metrics).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import math
+import os
+import socket
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import hydra
+import optuna
+import yaml
+from hydra import compose
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from mer.data.build import load_records
+from mer.data.splits import Fold, carve_validation, subject_holdout
+from mer.engine.reports import write_json
+from mer.train import run as train_run
+
+log = logging.getLogger("mer.tune")
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+# ---- the search space ----------------------------------------------------------------------
+
+
+def _active(spec: dict, chosen: dict[str, Any]) -> bool:
+    """A conditional parameter exists only when every ``when`` condition holds."""
+    for name, allowed in (spec.get("when") or {}).items():
+        values = allowed if isinstance(allowed, (list, tuple)) else [allowed]
+        if chosen.get(name) not in values:
+            return False
+    return True
+
+
+def suggest(trial: optuna.Trial, space: dict) -> dict[str, Any]:
+    """Draw a trial's parameters from a search space (``configs/search/<name>.yaml``) -> {config key: value}.
+
+    A parameter is ``name: {type: categorical|int|float, choices | low, high[, log, step], when: {...}, key: ...}``.
+    ``key`` is the config key it sets (default: the name; give one when two samplers' options share a
+    key but not a range); a key without a dot (``clip_sampler``) picks a config group option, a dotted
+    one sets a value. ``when: {other_name: value or [values]}`` makes it conditional. Parameters are
+    drawn in file order, so ``when`` may refer to any earlier one.
+    """
+    chosen: dict[str, Any] = {}  # Optuna name -> value, for ``when``
+    overrides: dict[str, Any] = {}  # config key -> value
+    for name, spec in space.items():
+        if not _active(spec, chosen):
+            continue
+        kind = spec.get("type", "categorical")
+        if kind == "categorical":
+            chosen[name] = trial.suggest_categorical(name, list(spec["choices"]))
+        elif kind == "int":
+            chosen[name] = trial.suggest_int(name, spec["low"], spec["high"], step=spec.get("step", 1), log=spec.get("log", False))
+        elif kind == "float":
+            chosen[name] = trial.suggest_float(name, spec["low"], spec["high"], step=spec.get("step"), log=spec.get("log", False))
+        else:
+            raise ValueError(f"search parameter {name}: unknown type {kind!r}; valid choices: categorical, float, int")
+        overrides[spec.get("key", name)] = chosen[name]
+    return overrides
+
+
+def as_overrides(params: dict[str, Any]) -> list[str]:
+    """Hydra overrides, config groups first: ``clip_sampler=keyframe clip_sampler.num_frames=12``."""
+    groups = [f"{k}={v}" for k, v in params.items() if "." not in k]
+    values = [f"{k}={v}" for k, v in params.items() if "." in k]
+    return groups + values
+
+
+# ---- splits: test subjects never reach a trial ----------------------------------------------
+
+
+def search_split(records, cfg: DictConfig) -> tuple[list, Fold, list]:
+    """(search records, the trials' fold over them, test records).
+
+    Trials get only the search records: the test subjects' clips are not even in what a trial
+    could index.
+    """
+    search, test = subject_holdout(records, test_size=cfg.cv.test_size or 0.25, seed=cfg.cv.seed)
+    search_records = [records[i] for i in search]
+    train, val = carve_validation(search_records, range(len(search_records)), fraction=cfg.cv.val_fraction, seed=cfg.cv.seed)
+    fold = Fold(0, tuple(int(i) for i in train), tuple(int(i) for i in val), ())
+    return search_records, fold, [records[i] for i in test]
+
+
+# ---- the study ---------------------------------------------------------------------------------
+
+
+def make_pruner(cfg: DictConfig) -> optuna.pruners.BasePruner:
+    name = cfg.pruner.name
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=cfg.pruner.startup_trials, n_warmup_steps=cfg.pruner.warmup_epochs)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, cfg.pruner.warmup_epochs))
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.pruner.warmup_epochs), max_resource=cfg.trainer.epochs)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"unknown pruner {name!r}; valid choices: halving, hyperband, median, none")
+
+
+def make_storage(cfg: DictConfig, search_dir: Path) -> optuna.storages.BaseStorage:
+    url = cfg.storage or f"sqlite:///{(search_dir / 'study.db').resolve()}"
+    # Heartbeats let a trial whose process was killed be marked failed (and retried) instead of
+    # staying "running" for ever.
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=cfg.heartbeat_seconds, grace_period=3 * cfg.heartbeat_seconds,
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {},
+    )  # fmt: skip
+
+
+class Objective:
+    """One trial: compose the config with the trial's overrides, train, return the validation UF1."""
+
+    def __init__(self, cfg: DictConfig, base_overrides: list[str], records, fold: Fold, search_dir: Path) -> None:
+        self.cfg, self.base_overrides, self.records, self.fold, self.search_dir = cfg, base_overrides, records, fold, search_dir
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest(trial, OmegaConf.to_container(self.cfg.search.params, resolve=True))
+        overrides = as_overrides(params)
+        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        try:
+            cfg = compose(config_name="train", overrides=self.base_overrides + overrides + ["evaluate_test=false", "resume=false"])
+
+            def report(fold: int, epoch: int, record: dict) -> None:
+                value = record["val_uf1"]
+                trial.report(value, step=epoch)
+                trial.set_user_attr("epochs_run", epoch + 1)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"epoch {epoch}: validation UF1 {value:.4f}")
+
+            result = train_run(cfg, self.search_dir / "trials" / f"{trial.number:04d}", records=self.records, folds=[self.fold], on_epoch=report)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # NaN, out of memory, an impossible combination: recorded, the search goes on
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+            trial.set_user_attr("fail_reason", reason)
+            log.warning("trial %d failed: %s", trial.number, reason)
+            raise
+        value = float(result["val_uf1"])
+        if not math.isfinite(value):
+            raise FloatingPointError("validation UF1 is not finite")
+        return value
+
+
+class Progress:
+    """A progress bar of finished trials with counts of done / pruned / failed and the best value."""
+
+    def __init__(self, study: optuna.Study, total: int) -> None:
+        self.total = total
+        self.bar = tqdm(total=total, desc="trials", dynamic_ncols=True)
+        self(study, None)
+
+    def __call__(self, study: optuna.Study, trial) -> None:
+        trials = study.get_trials(deepcopy=False)
+        counts = {s: sum(t.state == s for t in trials) for s in FINISHED}
+        finished = sum(counts.values())
+        self.bar.n = min(finished, self.total)
+        best = max((t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None), default=float("nan"))
+        self.bar.set_postfix(done=counts[TrialState.COMPLETE], pruned=counts[TrialState.PRUNED], failed=counts[TrialState.FAIL],
+                             best=f"{best:.4f}")  # fmt: skip
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@contextmanager
+def exclusive(path: Path):
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_reports(study: optuna.Study, search_dir: Path) -> dict | None:
+    """trials.csv, best.yaml and the plots; returns the best trial's summary (None without one)."""
+    table = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
+    table.to_csv(search_dir / "trials.csv", index=False)
+    completed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not completed:
+        return None
+    best = study.best_trial
+    overrides = best.user_attrs.get("overrides", as_overrides(best.params))
+    best_yaml = OmegaConf.create({"defaults": [{f"override /{o.split('=')[0]}": o.split("=", 1)[1]} for o in overrides if "." not in o.split("=")[0]]})
+    values = {o.split("=", 1)[0]: yaml.safe_load(o.split("=", 1)[1]) for o in overrides if "." in o.split("=")[0]}
+    for key, value in values.items():
+        OmegaConf.update(best_yaml, key, value, force_add=True)
+    header = (f"# @package _global_\n# best of study {study.study_name!r}: trial {best.number}, validation UF1 {best.value:.4f}\n"
+              f"# python -m mer.train +experiment=best  (with hydra.searchpath=[file://{search_dir.resolve()}])\n"
+              f"# or: python -m mer.train {' '.join(overrides)}\n")  # fmt: skip
+    (search_dir / "experiment").mkdir(exist_ok=True)
+    text = header + OmegaConf.to_yaml(best_yaml)
+    (search_dir / "best.yaml").write_text(text)
+    (search_dir / "experiment" / "best.yaml").write_text(text)
+    _plots(study, search_dir)
+    return {"trial": best.number, "val_uf1": best.value, "overrides": overrides}
+
+
+def _plots(study: optuna.Study, search_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    for name, plot in (("history", ovm.plot_optimization_history), ("importances", ovm.plot_param_importances),
+                       ("parallel", ovm.plot_parallel_coordinate)):  # fmt: skip
+        try:
+            with warnings.catch_warnings():  # experimental-API and few-trials notices, not problems
+                warnings.simplefilter("ignore")
+                ax = plot(study)
+            figure = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
+            figure.set_size_inches(9, 5)
+            figure.tight_layout()
+            figure.savefig(search_dir / f"{name}.png", dpi=110)
+            plt.close(figure)
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. importances need 2+ completed trials
+            log.info("no %s plot: %s", name, exc)
+
+
+def finish(cfg: DictConfig, base_overrides: list[str], search_records, fold: Fold, test_records, best: dict, search_dir: Path) -> dict:
+    """Retrain the best configuration on the search subjects; evaluate once on the test subjects."""
+    final_cfg = compose(config_name="train", overrides=base_overrides + best["overrides"] + ["evaluate_test=true", "resume=false"])
+    n = len(search_records)
+    final_fold = Fold(0, fold.train, fold.val, tuple(range(n, n + len(test_records))))
+    result = train_run(final_cfg, search_dir / "final", records=list(search_records) + list(test_records), folds=[final_fold])
+    test = test_records
+    summary = {"best_trial": best["trial"], "validation_uf1": best["val_uf1"], "overrides": best["overrides"],
+               "test_uf1": result.get("uf1"), "test_uar": result.get("uar"), "test_accuracy": result.get("accuracy"),
+               "test_clips": len(test)}  # fmt: skip
+    write_json(search_dir / "final" / "summary.json", summary)
+    log.info("best trial %d: validation UF1 %.4f; retrained, held-out test UF1 %.4f (UAR %.4f) on %d clips",
+             best["trial"], best["val_uf1"], summary["test_uf1"], summary["test_uar"], len(test))  # fmt: skip
+    return summary
+
+
+def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
+    search_dir.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search_records, fold, test_records = search_split(load_records(cfg.data), cfg)
+    with exclusive(search_dir / "study.lock"), warnings.catch_warnings():
+        # workers started together on a new SQLite file would race to create its tables
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # TPE's multivariate/group
+        study = optuna.create_study(
+            study_name=cfg.study_name, storage=make_storage(cfg, search_dir), direction="maximize", load_if_exists=True,
+            pruner=make_pruner(cfg),
+        )  # fmt: skip
+        # Each worker joining the study gets its own TPE seed (sampler_seed for the first), so workers
+        # started together do not propose the same trials, and a single worker is reproducible.
+        worker = int(study.user_attrs.get("workers_joined", 0))
+        study.set_user_attr("workers_joined", worker + 1)
+        study.sampler = optuna.samplers.TPESampler(seed=cfg.sampler_seed + 1000 * worker, multivariate=True, group=True)
+        study.set_user_attr("test_subjects", sorted({r.subject for r in test_records}))
+    progress = Progress(study, cfg.n_trials)
+    study.optimize(
+        Objective(cfg, base_overrides, search_records, fold, search_dir),
+        callbacks=[optuna.study.MaxTrialsCallback(cfg.n_trials, states=FINISHED), progress],
+        catch=(Exception,), gc_after_trial=True, timeout=cfg.timeout,
+    )  # fmt: skip
+    progress.close()
+    with exclusive(search_dir / "reports.lock"):  # several workers may end at once; one writes at a time
+        best = write_reports(study, search_dir)
+        finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+        summary = {"study": cfg.study_name, "finished_trials": finished, "best": best}
+        if best is not None and cfg.final_test and finished >= cfg.n_trials and not (search_dir / "final" / "summary.json").exists():
+            summary["final"] = finish(cfg, base_overrides, search_records, fold, test_records, best, search_dir)
+    return summary
+
+
+def _task_overrides() -> list[str]:
+    """The command line's overrides that belong to the training config (not the search's own keys)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    own = {"search", "n_trials", "study_name", "storage", "pruner", "sampler_seed", "timeout", "heartbeat_seconds", "final_test"}
+    out = []
+    for override in HydraConfig.get().overrides.task:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key.split(".")[0] not in own:
+            out.append(override)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="tune")
+def main(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    summary = tune(cfg, Path(HydraConfig.get().runtime.output_dir), _task_overrides())
+    best = summary.get("best") or {}
+    return float(best.get("val_uf1", float("nan")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""python -m mer.tune on a tiny synthetic set: conditional spaces, no test leakage, pruning,
+failures recorded, resume, and two processes sharing one study."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, open_dict
+
+import mer.tune as tune_module
+from mer.data.dataset import ClipDataset
+from mer.data.synthetic import generate
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("synthetic"), n_subjects=8, clips_per_subject=4, size=64, clip_seconds=0.3, seed=2, workers=2)
+
+
+def base(annotations: Path, *extra: str) -> list[str]:
+    return [
+        "data=dfme", f"data.annotations={annotations}", "data.crop_size=64", "trainer.epochs=2", "trainer.num_workers=0",
+        "trainer.progress=false", "trainer.precise_bn_batches=2", *extra,
+    ]  # fmt: skip
+
+
+def run_search(annotations: Path, search_dir: Path, *extra: str, n_trials: int = 3, edit=None) -> dict:
+    overrides = base(annotations, *extra)
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("tune", overrides=overrides + [f"n_trials={n_trials}", "pruner.name=none"])
+        if edit is not None:
+            with open_dict(cfg):
+                edit(cfg)
+        return tune_module.tune(cfg, search_dir, overrides)
+
+
+def sampling_space() -> dict:
+    return OmegaConf.to_container(OmegaConf.load(CONFIGS / "search" / "sampling.yaml").params)
+
+
+def test_conditional_parameters_exist_only_with_their_sampler():
+    space = sampling_space()
+    seen = {}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        trial = study.ask()
+        params = tune_module.suggest(trial, space)
+        study.tell(trial, 0.0)
+        seen.setdefault(params["clip_sampler"], []).append(params)
+    assert set(seen) == {"uniform", "random", "keyframe", "apex_window"}
+    for params in seen["keyframe"]:
+        assert {"clip_sampler.rise_share", "clip_sampler.context_frames", "clip_sampler.jitter"} <= set(params)
+        assert "clip_sampler.stride" not in params and "clip_sampler.span" not in params
+    for params in seen["apex_window"]:
+        assert "clip_sampler.stride" in params and "clip_sampler.rise_share" not in params
+    assert tune_module.as_overrides({"clip_sampler.num_frames": 8, "clip_sampler": "uniform"}) == [
+        "clip_sampler=uniform", "clip_sampler.num_frames=8"]  # fmt: skip
+
+
+def test_search_writes_reports_and_never_shows_test_subjects_to_a_trial(tiny_set, tmp_path, monkeypatch):
+    decoded: list[tuple[str, str]] = []  # (phase, subject) of every clip decoded
+    phase = {"now": "search"}
+    load_frames = ClipDataset.load_frames
+
+    def spy(self, record, indices):
+        decoded.append((phase["now"], record.subject))
+        return load_frames(self, record, indices)
+
+    monkeypatch.setattr(ClipDataset, "load_frames", spy)
+    finish = tune_module.finish
+
+    def mark_final(*args, **kwargs):
+        phase["now"] = "final"
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(tune_module, "finish", mark_final)
+    summary = run_search(tiny_set, tmp_path)
+    study = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    test_subjects = set(study.user_attrs["test_subjects"])
+    assert test_subjects
+    searched = {s for p, s in decoded if p == "search"}
+    assert searched and not (searched & test_subjects)  # no trial decoded a test clip
+    assert test_subjects <= {s for p, s in decoded if p == "final"}  # the final evaluation did
+    final = summary["final"]
+    assert final["test_clips"] > 0 and 0.0 <= final["test_uf1"] <= 1.0
+    assert final["validation_uf1"] == pytest.approx(summary["best"]["val_uf1"])
+    for name in ("best.yaml", "trials.csv", "history.png", "final/summary.json", "final/metrics.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert len(trials) == 3 and set(trials["state"]) == {"COMPLETE"}
+    # best.yaml is a usable experiment: mer.train composes with it
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra.searchpath=[file://{tmp_path}]", "+experiment=best"])
+    best_overrides = dict(o.split("=", 1) for o in summary["best"]["overrides"])
+    assert cfg.clip_sampler.name == best_overrides["clip_sampler"]
+    assert str(cfg.clip_sampler.num_frames) == best_overrides["clip_sampler.num_frames"]
+
+
+def test_pruned_and_failed_trials_are_recorded_and_the_search_goes_on(tiny_set, tmp_path, monkeypatch):
+    def edit(cfg):
+        cfg.search.params = {
+            "clip_sampler.num_frames": {"type": "categorical", "choices": [0, 8]},  # 0 frames: an impossible trial
+        }
+
+    monkeypatch.setattr(tune_module, "make_pruner", lambda cfg: optuna.pruners.ThresholdPruner(upper=-1.0, n_warmup_steps=0))
+    run_search(tiny_set, tmp_path, "trainer.epochs=3", n_trials=4, edit=edit)
+    study = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    states = {t.number: t.state for t in study.trials}
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(states) == 4 and failed and pruned
+    assert all("num_frames must be >= 1" in t.user_attrs["fail_reason"] for t in failed)
+    assert all(t.params["clip_sampler.num_frames"] == 0 for t in failed)
+    assert all(t.user_attrs["epochs_run"] == 1 for t in pruned)  # stopped after its first epoch of 3
+
+
+def tune_command(annotations: Path, search_dir: Path, n_trials: int) -> list[str]:
+    return [sys.executable, "-m", "mer.tune", *base(annotations), f"n_trials={n_trials}", "final_test=false",
+            "pruner.name=none", f"hydra.run.dir={search_dir}"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_and_a_rerun_continues_it(tiny_set, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    workers = [subprocess.Popen(tune_command(tiny_set, tmp_path, 4), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]  # fmt: skip
+    for worker in workers:
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-2000:]
+    study = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert 4 <= len(finished) <= 5  # both may start a trial in the last moment
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both did work
+    first = {t.number: t.params for t in study.trials}
+    done = subprocess.run(tune_command(tiny_set, tmp_path, len(finished) + 2), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(again.trials) == len(finished) + 2
+    assert {t.number: t.params for t in again.trials if t.number in first} == first  # continued, not restarted
+    assert json.loads((tmp_path / "trials" / f"{again.trials[-1].number:04d}" / "metrics.json").read_text())["val_uf1"] >= 0

@@ -1,0 +1,97 @@
+"""Ablations: the same training under several conditions and seeds, summarised as mean ± std.
+
+    python tools/ablate.py sampling [--seeds 0 1 2] [--out outputs/ablations] [-- extra overrides ...]
+    python tools/ablate.py heads
+    python tools/ablate.py imbalance
+    python tools/ablate.py sampling --report          # only print the table of finished runs
+
+Each condition x seed is one ``python -m mer.train cv=kfold ...`` run in
+``<out>/<study>/<condition>/seed<k>/``; a finished run (its metrics.json exists) is not redone, so the
+command can be stopped and restarted. The table gives pooled 5-fold test UF1 and UAR, and the recall
+of the two smallest classes (by support), as mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+STUDIES: dict[str, dict[str, list[str]]] = {
+    "sampling": {  # same frame count, same model
+        "keyframe": ["clip_sampler=keyframe"],
+        "uniform": ["clip_sampler=uniform"],
+        "random": ["clip_sampler=random"],
+    },
+    "heads": {
+        "AU head + gates": ["model.au_head=true", "model.gate=true"],
+        "FER only": ["model.au_head=false"],
+        "AU head, concatenation": ["model.au_head=true", "model.gate=false"],
+    },
+    "imbalance": {
+        "ce": ["loss=ce", "schedule=none"],
+        "focal": ["loss=focal", "schedule=none"],
+        "ldam + drw": ["loss=ldam", "schedule=drw"],
+        "cb": ["loss=cb", "schedule=none"],
+        "cri + phased": ["loss=cri", "schedule=phased"],
+    },
+}
+COMMON = ["cv=kfold", "cv.folds=5", "trainer.progress=false"]
+
+
+def run_dir(out: Path, study: str, condition: str, seed: int) -> Path:
+    return out / study / condition.replace(" ", "_").replace("+", "p").replace(",", "") / f"seed{seed}"
+
+
+def summarise(out: Path, study: str, seeds: list[int]) -> str:
+    lines = [f"| {study} | UF1 | UAR | recall, 2 smallest classes | runs |", "|---|---|---|---|---|"]
+    for condition in STUDIES[study]:
+        uf1, uar, minority = [], [], []
+        for seed in seeds:
+            path = run_dir(out, study, condition, seed) / "metrics.json"
+            if not path.exists():
+                continue
+            m = json.loads(path.read_text())
+            uf1.append(m["uf1"])
+            uar.append(m["uar"])
+            per_class = sorted(m["per_class"].values(), key=lambda c: c["support"])[:2]
+            minority.append(np.mean([c["recall"] or 0.0 for c in per_class]))
+        if not uf1:
+            continue
+        cell = lambda v: f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}"  # noqa: E731
+        lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {len(uf1)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("study", choices=sorted(STUDIES))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=Path("outputs/ablations"))
+    parser.add_argument("--report", action="store_true", help="only print the table")
+    parser.add_argument("overrides", nargs="*", help="extra mer.train overrides (after --)")
+    args = parser.parse_args()
+    if not args.report:
+        for seed in args.seeds:
+            for condition, overrides in STUDIES[args.study].items():
+                target = run_dir(args.out, args.study, condition, seed)
+                if (target / "metrics.json").exists():
+                    continue
+                command = [sys.executable, "-m", "mer.train", *COMMON, *overrides, *args.overrides, f"seed={seed}",
+                           f"cv.seed={seed}", f"hydra.run.dir={target}", "resume=true"]  # fmt: skip
+                if not any(target.glob("fold*/last.pt")):
+                    command.remove("resume=true")
+                start = time.time()
+                print(f"[{time.strftime('%H:%M:%S')}] {args.study} / {condition} / seed {seed}", flush=True)
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                print(f"    done in {time.time() - start:.0f} s", flush=True)
+    print(summarise(args.out, args.study, args.seeds))
+
+
+if __name__ == "__main__":
+    main()
