@@ -73,12 +73,18 @@ def main() -> None:
     parser.add_argument("study", choices=sorted(STUDIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("outputs/ablations"))
+    parser.add_argument("--conditions", nargs="+", default=None, help="run only these conditions, in this order (default: all)")
     parser.add_argument("--report", action="store_true", help="only print the table")
-    parser.add_argument("overrides", nargs="*", help="extra mer.train overrides (after --)")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.overrides = extra
     if not args.report:
         for seed in args.seeds:
-            for condition, overrides in STUDIES[args.study].items():
+            for condition in args.conditions or STUDIES[args.study]:
+                if condition not in STUDIES[args.study]:
+                    parser.error(f"unknown condition {condition!r} of {args.study}: choose from {sorted(STUDIES[args.study])}")
+                overrides = STUDIES[args.study][condition]
                 target = run_dir(args.out, args.study, condition, seed)
                 if (target / "metrics.json").exists():
                     continue

@@ -66,7 +66,13 @@ def build_clip_dataset(records: Sequence[ClipRecord], data_cfg, sampler_cfg, *, 
     transform = build_transform(
         train and enabled, size=data_cfg.crop_size, resize=data_cfg.get("resize"), **(augment if enabled else {})
     )
+    face = data_cfg.get("face_crop") or {}
+    frame_transform = None
+    if face.get("enabled", False):  # raw recordings: crop the face first
+        from mer.data.faces import FaceCrop
+
+        frame_transform = FaceCrop(data_cfg.get("resize") or data_cfg.crop_size, margin=face.get("margin", 1.6))
     return ClipDataset(
         records, build_clip_sampler(sampler_cfg), transform, train=train, au_list=tuple(data_cfg.aus),
-        backend=data_cfg.get("backend", "decord"),
+        backend=data_cfg.get("backend", "decord"), frame_transform=frame_transform,
     )  # fmt: skip

@@ -56,6 +56,7 @@ class ClipDataset(Dataset):
         au_list: Sequence[int] = DEFAULT_AUS,
         backend: str = "decord",
         check_frames: bool = True,
+        frame_transform: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.records = list(records)
         self.sampler = sampler
@@ -64,6 +65,7 @@ class ClipDataset(Dataset):
         self.au_list = tuple(au_list)
         self.backend = backend
         self.check_frames = check_frames  # compare the annotation's frame count with the file's
+        self.frame_transform = frame_transform  # on uint8 (T, H, W, 3) before tensors, e.g. FaceCrop
 
     def __len__(self) -> int:
         return len(self.records)
@@ -82,6 +84,8 @@ class ClipDataset(Dataset):
         record = self.records[i]
         indices = self.sampler(record, train=self.train)
         frames = self.load_frames(record, indices)
+        if self.frame_transform is not None:
+            frames = self.frame_transform(frames)
         if self.transform is None:  # one pass: (T, H, W, C) uint8 -> (C, T, H, W) float in [0, 1]
             clip = torch.empty((frames.shape[3], *frames.shape[:3]), dtype=torch.float32)
             clip.copy_(torch.from_numpy(frames).permute(3, 0, 1, 2)).mul_(1.0 / 255.0)

@@ -3,7 +3,8 @@
     z'  = s * cos - s * m_y * onehot(y)           LDAM: margins m_j ~ n_j^(-1/4) for quantity imbalance
     p_t = softmax(z')_y
     CRI = w_y * [ (1 - p_t)^gamma * (-log p_t)    focal: regulates attention by difficulty
-                  + epsilon * (1 - p_t)^(gamma+1) ]  correction: eases the pull of the hardest (outlier) samples
+                  + epsilon * (1 - p_t)^(gamma+1) ]  correction (Poly-1 form): epsilon > 0 keeps the pull of
+                                                    hard samples, epsilon in [-1, 0) eases it (outliers)
 
 At the limits of its coupling weights it is its parts: epsilon = 0, gamma = 0 gives LDAM;
 epsilon = 0, max_m = 0 gives focal loss on the scaled cosine logits; all three 0 gives cross-entropy.

@@ -1,6 +1,6 @@
 """Heads on per-frame features: a frame-level AU head shared with an attention-gated FER head.
 
-    feature map (B, C, T', H', W') --frame_features--> f (B, T, D)
+    feature map (B, C, T', H', W') --GridPool, frame_features--> f (B, T, D)
     FrameAUHead:            h_t = MLP(f_t)                       hidden state (B, T, H)
     AttentionGatedFERHead:  g_t = sigmoid(W_g [f_t; h_t])        what FER takes from the AU branch
                             u_t = f_t + g_t * P(h_t)             (B, T, D)
@@ -20,20 +20,39 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def frame_features(feature_map: Tensor, num_frames: int, grid: int = 1) -> Tensor:
-    """Spatial pooling to a ``grid`` x ``grid`` layout, then linear temporal resize to the sampled frames.
-
-    (B, C, T', H', W') -> (B, C * grid^2, T') -> (B, C * grid^2, T) -> (B, T, C * grid^2)
+class GridPool(nn.Module):
+    """Spatial pooling to a ``grid`` x ``grid`` layout: (B, C, T', H', W') -> (B, C * grid^2, T').
 
     ``grid=1`` is global average pooling. A grid > 1 keeps where on the face a feature is: with
-    ``input="diff"`` the appearance that tells a brow from a lip is gone, and the place is what is left.
+    ``input="diff"`` the appearance that tells a brow from a lip is gone, and the place is what is
+    left. Each cell is the average of the map area it covers (adaptive average pooling), done as
+    one product with a pooling matrix built for the map's size, so tracing and ONNX see no
+    shape-dependent kernels.
     """
-    fmap = feature_map.float()
-    if grid == 1:
-        pooled = fmap.mean(dim=(3, 4))  # (B, C, T')
-    else:
-        fmap = F.adaptive_avg_pool3d(fmap, (fmap.shape[2], grid, grid))  # (B, C, T', g, g)
-        pooled = fmap.permute(0, 1, 3, 4, 2).flatten(1, 3)  # (B, C * g * g, T')
+
+    def __init__(self, grid: int = 1) -> None:
+        super().__init__()
+        self.grid = int(grid)
+        self.register_buffer("matrix", None, persistent=False)  # (g*g, H'*W'), built on first use
+
+    @staticmethod
+    def pooling_matrix(h: int, w: int, grid: int) -> Tensor:
+        basis = torch.eye(h * w).view(h * w, 1, h, w)
+        return F.adaptive_avg_pool2d(basis, grid).view(h * w, grid * grid).t().contiguous()
+
+    def forward(self, fmap: Tensor) -> Tensor:
+        fmap = fmap.float()
+        if self.grid == 1:
+            return fmap.mean(dim=(3, 4))  # (B, C, T')
+        h, w = int(fmap.shape[3]), int(fmap.shape[4])
+        if self.matrix is None or self.matrix.shape[1] != h * w:
+            self.matrix = self.pooling_matrix(h, w, self.grid).to(fmap.device)
+        cells = fmap.flatten(3) @ self.matrix.t()  # (B, C, T', H'*W') -> (B, C, T', g*g)
+        return cells.permute(0, 1, 3, 2).flatten(1, 2)  # (B, C * g*g, T')
+
+
+def frame_features(pooled: Tensor, num_frames: int) -> Tensor:
+    """Linear temporal resize back to the sampled frames: (B, D, T') -> (B, D, T) -> (B, T, D)."""
     if pooled.shape[-1] != num_frames:
         pooled = F.interpolate(pooled, size=num_frames, mode="linear", align_corners=True)
     return pooled.transpose(1, 2).contiguous()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mer.models.heads import AttentionGatedFERHead, FrameAUHead, frame_features
+from mer.models.heads import AttentionGatedFERHead, FrameAUHead, GridPool, frame_features
 
 
 class MERNet(nn.Module):
@@ -40,7 +40,7 @@ class MERNet(nn.Module):
         self.backbone = backbone
         self.input = input
         self.num_aus = num_aus if au_head else 0
-        self.grid = grid
+        self.pool = GridPool(grid)
         self.project = nn.Sequential(nn.Linear(backbone.out_channels * grid * grid, dim), nn.LayerNorm(dim), nn.GELU())
         self.au_head = FrameAUHead(dim, au_hidden, num_aus, dropout) if au_head else None
         self.fer_head = AttentionGatedFERHead(
@@ -51,7 +51,7 @@ class MERNet(nn.Module):
         num_frames = clip.shape[2]
         if self.input == "diff":
             clip = clip - clip[:, :, :1]  # (B, 3, T, H, W): motion relative to the first frame
-        f = self.project(frame_features(self.backbone(clip), num_frames, self.grid))  # (B, T, D)
+        f = self.project(frame_features(self.pool(self.backbone(clip)), num_frames))  # (B, T, D)
         h = None
         if self.au_head is not None:
             h, _ = self.au_head(f)  # (B, T, H)

@@ -206,7 +206,9 @@ def test_two_processes_compute_what_one_computes(tiny_set, tmp_path):
     (one_metrics, one_pred), (two_metrics, two_pred) = read_outputs(tmp_path / "one"), read_outputs(tmp_path / "two")
     assert len(two_pred) == len(one_pred) and list(two_pred["clip"]) == list(one_pred["clip"])
     probs = [c for c in one_pred.columns if c.startswith("p_")]
-    assert np.allclose(two_pred[probs].to_numpy(), one_pred[probs].to_numpy(), atol=1e-4)
+    # Same model up to the all-reduce's float rounding, which training amplifies to a few 1e-4 in the
+    # probabilities; ranks that skipped the all-reduce (each on its own half batch) differ far more.
+    assert np.allclose(two_pred[probs].to_numpy(), one_pred[probs].to_numpy(), atol=1e-3)
     assert two_metrics["uf1"] == pytest.approx(one_metrics["uf1"], abs=1e-6)
     one_w, two_w = load_checkpoint(tmp_path / "one" / "fold0" / "last.pt")["model"], load_checkpoint(tmp_path / "two" / "fold0" / "last.pt")["model"]
     # AdamW divides by sqrt(second moment): where a gradient is ~0, the all-reduce's rounding can move

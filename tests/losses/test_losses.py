@@ -130,3 +130,13 @@ def test_au_loss_up_weights_positives():
     plain = FrameAULoss()(logits, target).item()
     weighted = FrameAULoss(torch.tensor([3.0, 3.0]))(logits, target).item()
     assert plain == pytest.approx(math.log(2)) and weighted == pytest.approx(math.log(2) * (3 + 3) / 4)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0])
+def test_cri_is_non_negative_down_to_epsilon_minus_one(gamma):
+    # q^gamma * (-log p) - q^(gamma+1) >= 0 because -log p >= 1 - p = q for every p in (0, 1].
+    loss = build_emotion_loss("cri", class_counts=[10, 10], gamma=gamma, epsilon=-1.0, max_m=0.0, s=1.0)
+    margin = torch.linspace(-20, 20, 401)
+    logits = torch.stack([margin, torch.zeros_like(margin)], dim=1)  # p_t from ~0 to ~1
+    per_sample = loss.per_sample(logits, torch.zeros(401, dtype=torch.long))
+    assert (per_sample >= -1e-6).all() and per_sample[0] > per_sample[-1]

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from mer.models.heads import CosineClassifier, frame_features
+from mer.models.heads import CosineClassifier, GridPool, frame_features
 from mer.models.net import MERNet
 
 
@@ -26,9 +26,16 @@ def make(**kw):
 
 def test_frame_features_resize_time_back():
     fmap = torch.arange(2 * 3 * 4 * 2 * 2, dtype=torch.float32).reshape(2, 3, 4, 2, 2)
-    f = frame_features(fmap, 8)
+    f = frame_features(GridPool(1)(fmap), 8)
     assert f.shape == (2, 8, 3)
     assert torch.allclose(f[:, 0], fmap[:, :, 0].mean(dim=(2, 3))) and torch.allclose(f[:, -1], fmap[:, :, -1].mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("size", [2, 4, 7, 8])
+def test_grid_pool_equals_adaptive_average_pooling(size):
+    fmap = torch.randn(2, 5, 3, size, size)
+    expected = torch.nn.functional.adaptive_avg_pool3d(fmap, (3, 4, 4)).permute(0, 1, 3, 4, 2).flatten(1, 3)
+    assert torch.allclose(GridPool(4)(fmap), expected, atol=1e-5)  # (B, C * 16, T'), channel-major
 
 
 def test_outputs_and_shapes():

@@ -164,7 +164,14 @@ def generate(out_dir: str | os.PathLike, **settings) -> Path:
     jobs = [(t, str(out)) for t in tasks]
     started = time.perf_counter()
     if workers == 1:
-        rows = [_write_clip(j) for j in jobs]
+        import cv2
+
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)  # as in the workers: OpenCV 4's threaded warps round differently
+        try:
+            rows = [_write_clip(j) for j in jobs]
+        finally:
+            cv2.setNumThreads(threads)
     else:
         # spawn: safe when the caller has threads (torch, cv2) that fork would copy mid-state;
         # an executor, unlike Pool, fails rather than respawning workers that die at start.

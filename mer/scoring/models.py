@@ -1,0 +1,110 @@
+"""A trained model ready for scoring: an eager checkpoint (``.pt``), TorchScript (``.ts``) or ONNX (``.onnx``).
+
+All three answer the same call: a float batch (B, 3, T, S, S), normalised, -> numpy arrays
+``emotion`` (B, E) probabilities, ``clip_aus`` (B, K) and ``frame_aus`` (B, T, K) probabilities.
+Exported files carry their metadata (class and AU names, the training config) in a JSON sidecar
+``<file>.json`` written by ``python -m mer.export``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+OUTPUTS = ("emotion", "clip_aus", "frame_aus", "attention")
+
+
+@dataclass
+class ScoringModel:
+    run: Callable[[torch.Tensor], dict[str, np.ndarray]]
+    config: DictConfig  # the training config (model, clip_sampler, data)
+    class_names: list[str]
+    au_names: list[int]
+    kind: str = "eager"
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def crop_size(self) -> int:
+        return int(self.config.data.crop_size)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.config.clip_sampler.num_frames)
+
+    def __call__(self, clips: torch.Tensor) -> dict[str, np.ndarray]:
+        return self.run(clips)
+
+
+def _probabilities(emotion, clip_aus, frame_aus) -> dict[str, np.ndarray]:
+    emotion, clip_aus, frame_aus = (torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a).float() for a in (emotion, clip_aus, frame_aus))
+    return {
+        "emotion": torch.softmax(emotion, dim=1).numpy(),
+        "clip_aus": torch.sigmoid(clip_aus).numpy(),
+        "frame_aus": torch.sigmoid(frame_aus).numpy(),
+    }
+
+
+class ExportWrapper(torch.nn.Module):
+    """MERNet with tuple outputs (emotion, clip_aus, frame_aus, attention): what tracing and ONNX need."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, clip: torch.Tensor):
+        out = self.model(clip)
+        if "clip_aus" not in out:  # FER-only models still export the AU outputs, empty
+            b, t = clip.shape[0], clip.shape[2]
+            out["clip_aus"], out["frame_aus"] = clip.new_zeros(b, 0), clip.new_zeros(b, t, 0)
+        return out["emotion"], out["clip_aus"], out["frame_aus"], out["attention"]
+
+
+def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    if path.suffix in (".onnx", ".ts", ".torchscript"):
+        meta_path = path.with_name(path.name + ".json")
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{meta_path}: the exported model's metadata is missing (python -m mer.export writes it)")
+        meta = json.loads(meta_path.read_text())
+        config = OmegaConf.create(meta["config"])
+        if path.suffix == ".onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+            def run(clips: torch.Tensor) -> dict[str, np.ndarray]:
+                emotion, clip_aus, frame_aus, _ = session.run(None, {"clip": clips.cpu().numpy()})
+                return _probabilities(emotion, clip_aus, frame_aus)
+
+            kind = "onnx"
+        else:
+            module = torch.jit.load(str(path), map_location=device).eval()
+
+            @torch.no_grad()
+            def run(clips: torch.Tensor) -> dict[str, np.ndarray]:
+                emotion, clip_aus, frame_aus, _ = module(clips.to(device))
+                return _probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
+
+            kind = "torchscript"
+        return ScoringModel(run, config, list(meta["class_names"]), [int(a) for a in meta["au_names"]], kind)
+
+    from mer.evaluate import load_model
+
+    model, config, names, aus = load_model(path, device)
+    wrapper = ExportWrapper(model).eval()
+
+    @torch.no_grad()
+    def run(clips: torch.Tensor) -> dict[str, np.ndarray]:
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            emotion, clip_aus, frame_aus, _ = wrapper(clips.to(device, non_blocking=True))
+        return _probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
+
+    return ScoringModel(run, config, names, aus, "eager", {"module": model})

@@ -1,0 +1,223 @@
+"""python -m mer.score on real-world-like inputs: codecs, VFR, frame folders, no face, broken files;
+resume after a kill, shards and merge, output types, exported models."""
+
+from __future__ import annotations
+
+import fractions
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from mer.data.synthetic import generate
+from mer.data.synthetic.long import write_long_video
+from mer.data.video import open_video, write_frame_folder, write_video
+from mer.scoring.outputs import ResultWriter, merge_parts, read_rows
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+FACE = 96  # face square in the test recordings: big enough for the Haar cascade
+CANVAS = (192, 144)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny model trained for one epoch on 64 px synthetic clips."""
+    from mer.train import run
+
+    data = generate(tmp_path_factory.mktemp("train_data"), n_subjects=6, clips_per_subject=3, size=64, clip_seconds=0.3, seed=4, workers=2)
+    out = tmp_path_factory.mktemp("run")
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=["data=dfme", f"data.annotations={data}", "data.crop_size=64", "clip_sampler.num_frames=8",
+                                          "trainer.epochs=1", "trainer.num_workers=0", "trainer.progress=false"])  # fmt: skip
+    run(cfg, out)
+    return out / "best.pt"
+
+
+def reencode(source: Path, target: Path, codec: str, *, vfr: bool = False) -> Path:
+    """The frames of ``source`` in another codec/container; ``vfr`` gives irregular timestamps."""
+    frames = open_video(source, "pyav").get_frames(range(len(open_video(source, "pyav"))))
+    if not vfr:
+        return write_video(target, frames, 30, codec=codec, pix_fmt="yuvj420p" if codec == "mjpeg" else "yuv420p")
+    with av.open(str(target), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        t = 0
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+            t += 25 if i % 3 else 45  # 40 fps and 22 fps alternating
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return target
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("recordings")
+    base = root / "a_h264.mp4"
+    events = write_long_video(base, seconds=4.0, fps=30, n_events=2, size=FACE, canvas=CANVAS, seed=1, blink_rate=0.0)
+    assert len(events) == 2
+    (root / "nested").mkdir()
+    write_long_video(root / "nested" / "b_h264.mov", seconds=3.0, fps=30, n_events=1, size=FACE, canvas=CANVAS, seed=2)
+    reencode(base, root / "c_hevc.mkv", "libx265")
+    reencode(base, root / "d_mjpeg.avi", "mjpeg")
+    reencode(base, root / "e_vfr.mp4", "libx264", vfr=True)
+    frames = open_video(base, "pyav").get_frames(range(60))
+    write_frame_folder(root / "f_frames", frames)
+    rng = np.random.default_rng(0)
+    write_video(root / "g_noface.mp4", [np.full((144, 192, 3), 100, np.uint8) + rng.integers(0, 3, (144, 192, 3), dtype=np.uint8) for _ in range(60)], 30)
+    cut = base.read_bytes()
+    (root / "h_truncated.mp4").write_bytes(cut[: len(cut) // 3])
+    (root / "i_notavideo.mp4").write_text("not a video\n" * 100)
+    return root
+
+
+def score_cfg(checkpoint: Path, inputs, output: Path, *extra: str):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("score", overrides=[f"checkpoint={checkpoint}", f"input={inputs}", f"output={output}", "num_workers=2",
+                                           "progress=false", f"cache_dir={output.parent / 'cache'}", *extra])  # fmt: skip
+
+
+def test_scores_a_folder_of_real_world_like_inputs(checkpoint, recordings, tmp_path):
+    from mer.score import score
+
+    summary = score(score_cfg(checkpoint, recordings, tmp_path / "results.csv", f"frames_output={tmp_path / 'frames.csv'}"))
+    rows = pd.read_csv(tmp_path / "results.csv")
+    status = rows.groupby(rows["video"].map(lambda v: Path(v).name))["status"].first().to_dict()
+    assert set(status) == {"a_h264.mp4", "b_h264.mov", "c_hevc.mkv", "d_mjpeg.avi", "e_vfr.mp4", "f_frames", "g_noface.mp4",
+                           "h_truncated.mp4", "i_notavideo.mp4"}  # fmt: skip
+    for name in ("a_h264.mp4", "b_h264.mov", "c_hevc.mkv", "d_mjpeg.avi", "e_vfr.mp4", "f_frames"):
+        assert status[name] in ("ok", "no_event"), (name, rows[rows.video.str.endswith(name)].reason.tolist())
+    assert status["a_h264.mp4"] == "ok" and status["g_noface.mp4"] == "no_face"
+    assert status["h_truncated.mp4"] == status["i_notavideo.mp4"] == "error"
+    errors = rows[rows.status == "error"]
+    assert all(isinstance(r, str) and r and "\n" not in r for r in errors.reason)
+    assert summary == {"ok": summary["ok"], "no_face": 1, "no_event": summary["no_event"], "error": 2, "skipped": 0}
+    ok = rows[rows.status == "ok"]
+    assert np.allclose(ok.filter(regex="^p_").iloc[:, :7].sum(axis=1), 1.0, atol=1e-4)
+    assert (ok.onset <= ok.apex).all() and (ok.apex <= ok.offset).all()
+    # seconds follow the real timestamps: in the VFR file they are not frame / 30
+    vfr = ok[ok.video.str.endswith("e_vfr.mp4")]
+    if len(vfr):
+        assert not np.allclose(vfr.apex_s, vfr.apex / 30.0)
+    frames = pd.read_csv(tmp_path / "frames.csv")
+    assert len(frames) == 8 * len(ok) and {"frame", "time_s", "p_AU12"} <= set(frames.columns)
+
+
+def test_a_rerun_skips_finished_videos_and_overwrite_redoes_them(checkpoint, recordings, tmp_path):
+    from mer.score import score
+
+    videos = f"[{recordings / 'a_h264.mp4'},{recordings / 'g_noface.mp4'}]"
+    first = score(score_cfg(checkpoint, videos, tmp_path / "r.jsonl"))
+    assert first["skipped"] == 0 and first["no_face"] == 1
+    again = score(score_cfg(checkpoint, videos, tmp_path / "r.jsonl"))
+    assert again == {"ok": 0, "no_face": 0, "no_event": 0, "error": 0, "skipped": 2}
+    assert len(read_rows(tmp_path / "r.jsonl")) == len([json.loads(l) for l in (tmp_path / "r.jsonl").read_text().splitlines()])
+    redone = score(score_cfg(checkpoint, videos, tmp_path / "r.jsonl", "overwrite=true"))
+    assert redone["skipped"] == 0
+
+
+def test_a_crash_between_rows_and_done_line_loses_only_that_video(tmp_path):
+    out = tmp_path / "r.csv"
+    writer = ResultWriter(out, ["video", "status", "x"])
+    writer.write_video("a", "ok", [{"video": "a", "status": "ok", "x": 1}, {"video": "a", "status": "ok", "x": 2}])
+    with open(out, "a") as f:  # b's rows got out, its done line did not, and the last row was cut
+        f.write("b,ok,1\nb,o")
+    again = ResultWriter(out, ["video", "status", "x"])
+    assert again.done == {"a": "ok"}
+    assert [r["video"] for r in read_rows(out)] == ["a", "a"] and out.read_text().endswith("\n")
+
+
+@pytest.mark.slow
+def test_kill_and_resume_equals_one_uninterrupted_run(checkpoint, recordings, tmp_path):
+    inputs = f"[{','.join(str(recordings / n) for n in ('a_h264.mp4', 'nested/b_h264.mov', 'c_hevc.mkv', 'd_mjpeg.avi', 'f_frames'))}]"
+
+    def command(output: Path, *extra):
+        return [sys.executable, "-m", "mer.score", f"checkpoint={checkpoint}", f"input={inputs}", f"output={output}", "num_workers=0",
+                "progress=false", "batch_size=1", f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'h'}", *extra]  # fmt: skip
+
+    subprocess.run(command(tmp_path / "whole.csv"), check=True, capture_output=True)
+    shutil.rmtree(tmp_path / "cache")
+    process = subprocess.Popen(command(tmp_path / "killed.csv"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = tmp_path / "killed.csv.state" / "done.txt"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not (done.exists() and done.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = done.read_text().count("\n") if done.exists() else 0
+    assert 1 <= finished < 5, "the run was not killed mid-way"
+    resumed = subprocess.run(command(tmp_path / "killed.csv"), capture_output=True, text=True)
+    assert resumed.returncode == 0 and f"skipped {finished}" in resumed.stderr
+    whole = pd.read_csv(tmp_path / "whole.csv").sort_values(["video", "interval"]).reset_index(drop=True)
+    killed = pd.read_csv(tmp_path / "killed.csv").sort_values(["video", "interval"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole, killed, check_exact=False, atol=1e-5)
+
+
+def test_two_shards_merged_equal_one_run(checkpoint, recordings, tmp_path):
+    from mer.score import score
+
+    inputs = f"[{','.join(str(recordings / n) for n in ('a_h264.mp4', 'nested/b_h264.mov', 'g_noface.mp4', 'i_notavideo.mp4'))}]"
+    score(score_cfg(checkpoint, inputs, tmp_path / "one.csv"))
+    for i in range(2):
+        score(score_cfg(checkpoint, inputs, tmp_path / "two.csv", f"shard={i}/2"))
+    assert (tmp_path / "two.part-0-of-2.csv").exists() and (tmp_path / "two.part-1-of-2.csv").exists()
+    merge_parts(tmp_path / "two.csv")
+    one = pd.read_csv(tmp_path / "one.csv").sort_values(["video", "interval"]).reset_index(drop=True)
+    two = pd.read_csv(tmp_path / "two.csv")
+    pd.testing.assert_frame_equal(one, two, check_exact=False, atol=1e-6)
+    (tmp_path / "three.part-1-of-2.csv").write_text("video,status\n")
+    with pytest.raises(FileNotFoundError, match=r"shards \[0\] of 2 are missing"):
+        merge_parts(tmp_path / "three.csv")
+
+
+def test_failures_exit_non_zero_with_a_summary(checkpoint, recordings, tmp_path):
+    inputs = f"[{recordings / 'a_h264.mp4'},{recordings / 'i_notavideo.mp4'}]"
+    done = subprocess.run([sys.executable, "-m", "mer.score", f"checkpoint={checkpoint}", f"input={inputs}", f"output={tmp_path / 'r.parquet'}",
+                           "num_workers=0", "progress=false", f"hydra.run.dir={tmp_path / 'h'}"], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 1
+    assert "done 1, skipped 0, failed 1" in done.stderr
+    table = pd.read_parquet(tmp_path / "r.parquet")
+    assert set(table.status) >= {"error"} and table[table.status == "error"].reason.str.contains("not a video").all()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_exported_models_score_like_the_checkpoint(checkpoint, recordings, tmp_path, fmt):
+    from mer.export import export
+    from mer.score import score
+
+    exported = export(checkpoint, fmt, tmp_path / ("m.onnx" if fmt == "onnx" else "m.ts"))
+    inputs = str(recordings / "a_h264.mp4")
+    score(score_cfg(checkpoint, inputs, tmp_path / "eager.csv"))
+    score(score_cfg(exported, inputs, tmp_path / "exported.csv"))
+    eager, other = pd.read_csv(tmp_path / "eager.csv"), pd.read_csv(tmp_path / "exported.csv")
+    probs = [c for c in eager.columns if c.startswith("p_")]
+    assert len(eager) >= 1 and list(eager.emotion) == list(other.emotion)
+    assert np.abs(eager[probs].to_numpy() - other[probs].to_numpy()).max() <= 1e-4
+
+
+def test_annotated_intervals_are_scored_without_spotting(checkpoint, tmp_path):
+    from mer.score import score
+
+    data = generate(tmp_path / "clips", n_subjects=2, clips_per_subject=2, size=96, clip_seconds=0.3, seed=5, workers=1)
+    cfg = score_cfg(checkpoint, "unused", tmp_path / "r.csv", f"annotations={data}", "format=dfme")
+    summary = score(cfg)
+    rows = pd.read_csv(tmp_path / "r.csv")
+    annotated = pd.read_csv(data)
+    assert summary["error"] == 0 and len(rows) == len(annotated)
+    ok = rows[rows.status == "ok"].set_index("clip_id")
+    truth = annotated.set_index("clip")
+    assert (ok.apex == truth.loc[ok.index, "apex"]).all()
