@@ -131,9 +131,12 @@ def make_storage(cfg: DictConfig, search_dir: Path) -> optuna.storages.BaseStora
     url = cfg.storage or f"sqlite:///{(search_dir / 'study.db').resolve()}"
     # Heartbeats let a trial whose process was killed be marked failed (and retried) instead of
     # staying "running" for ever.
+    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # optuna >= 4.9 renamed it
+        retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
+    else:
+        retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=1)}
     return optuna.storages.RDBStorage(
-        url, heartbeat_interval=cfg.heartbeat_seconds, grace_period=3 * cfg.heartbeat_seconds,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        url, heartbeat_interval=cfg.heartbeat_seconds, grace_period=3 * cfg.heartbeat_seconds, **retry,
         engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {},
     )  # fmt: skip
 
