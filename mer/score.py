@@ -185,7 +185,9 @@ class Scorer:
         if not self.pending:
             return
         batch = np.concatenate([i["clips"] for i in self.pending])
-        out = self.model(normalise(batch, self.device))
+        # At most batch_size clips per model call (a worker's chunk may overshoot the gathered count).
+        parts = [self.model(normalise(batch[k : k + self.batch_size], self.device)) for k in range(0, len(batch), self.batch_size)]
+        out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         offset = 0
         for item in self.pending:
             n = len(item["clips"])

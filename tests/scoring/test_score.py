@@ -221,3 +221,31 @@ def test_annotated_intervals_are_scored_without_spotting(checkpoint, tmp_path):
     ok = rows[rows.status == "ok"].set_index("clip_id")
     truth = annotated.set_index("clip")
     assert (ok.apex == truth.loc[ok.index, "apex"]).all()
+
+
+def test_batch_size_caps_every_model_call(tmp_path):
+    """Chunks from workers are gathered across videos, but no model call exceeds batch_size clips."""
+    import torch
+
+    from mer.score import Scorer, columns
+    from mer.scoring.models import ScoringModel
+    from mer.scoring.pipeline import Candidate, VideoPlan
+
+    calls = []
+
+    def run(clips: torch.Tensor) -> dict:
+        calls.append(len(clips))
+        b, t = clips.shape[0], clips.shape[2]
+        return {"emotion": np.full((b, 2), 0.5), "clip_aus": np.zeros((b, 1)), "frame_aus": np.zeros((b, t, 1))}
+
+    model = ScoringModel(run, None, ["a", "b"], [12])
+    writer = ResultWriter(tmp_path / "out.csv", columns(model)[0])
+    scorer = Scorer(model, writer, torch.device("cpu"), batch_size=4, frames=False)
+    for v in range(3):  # three videos of 3 clips each: 9 clips
+        plan = VideoPlan("ok", 30.0, 100, [Candidate(i, i + 1, i + 2, times=[0.0, 0.0, 0.0]) for i in range(3)])
+        scorer.add({"video": f"v{v}.mp4", "status": "ok", "plan": plan, "first": 0, "clips": np.zeros((3, 2, 8, 8, 3), np.uint8),
+                    "indices": np.zeros((3, 2), np.int64), "last": True})  # fmt: skip
+    scorer.flush()
+    writer.finish()
+    assert max(calls) <= 4 and sum(calls) == 9
+    assert len(read_rows(tmp_path / "out.csv")) == 9 and scorer.counts["ok"] == 3
