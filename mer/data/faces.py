@@ -75,17 +75,21 @@ class FaceDetector:
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         small = cv2.equalizeHist(small)
         side = max(12, int(self.min_size * min(small.shape)))
-        faces = self.cascade.detectMultiScale(small, self.scale_factor, self.min_neighbors, minSize=(side, side))
+        faces, votes = self.cascade.detectMultiScale2(small, self.scale_factor, self.min_neighbors, minSize=(side, side))
         if len(faces) == 0:
             return None
-        x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+        # The best-supported detection (most merged neighbours), not the largest: a textured
+        # backdrop can give a big false positive, rarely a well-supported one. Size breaks ties.
+        x, y, w, h = faces[max(range(len(faces)), key=lambda i: (int(votes[i]), faces[i][2] * faces[i][3]))]
         return FaceBox(x / scale, y / scale, w / scale, h / scale)
 
 
 class FaceTracker:
     """Detect every ``every`` frames and smooth: box_t = (1 - s) * box_{t-1} + s * detection.
 
-    A detection within ``deadband`` (a share of the box size) of the current box is ignored: the
+    A detection more than half a box away is a jump, taken only when the next detection agrees
+    (one false positive on the backdrop does not move the crop). A detection within ``deadband``
+    (a share of the box size) of the current box is ignored: the
     detector's own jitter of a few pixels would otherwise move the crop, and a moving crop is
     motion the spotter would take for an expression. Between detections the box holds.
     ``update`` returns None until a face has been seen (or ``start`` was given).
@@ -98,6 +102,7 @@ class FaceTracker:
         self.detector = detector or FaceDetector()
         self.every, self.smoothing, self.deadband = max(1, int(every)), float(smoothing), float(deadband)
         self.box: FaceBox | None = start
+        self._pending: FaceBox | None = None  # a far detection waiting for confirmation
         self.detections = 0
 
     def update(self, index: int, frame: np.ndarray) -> FaceBox | None:
@@ -107,9 +112,25 @@ class FaceTracker:
                 self.detections += 1
                 if self.box is None:
                     self.box = found
+                elif self._far(found):  # a jump: taken only when the next detection confirms it
+                    if self._pending is not None and self._near(self._pending, found):
+                        self.box, self._pending = found, None
+                    else:
+                        self._pending = found
                 elif self._moved(found):
-                    self.box = self.box.blend(found, self.smoothing)
+                    self.box, self._pending = self.box.blend(found, self.smoothing), None
+                else:
+                    self._pending = None
         return self.box
+
+    def _far(self, found: FaceBox) -> bool:
+        return not self._near(self.box, found)
+
+    @staticmethod
+    def _near(a: FaceBox, b: FaceBox) -> bool:
+        """Centres within half a box width of each other."""
+        (ax, ay), (bx, by) = a.centre, b.centre
+        return max(abs(ax - bx), abs(ay - by)) <= 0.5 * max(a.w, b.w)
 
     def _moved(self, found: FaceBox) -> bool:
         (cx, cy), (fx, fy) = self.box.centre, found.centre

@@ -98,16 +98,20 @@ def _gray_frames(path: Path, folder_fps: float) -> tuple[float, int, Iterator[tu
 
 def _first_box(path: Path, detector: FaceDetector, folder_fps: float, probes: int = 5) -> FaceBox | None:
     """A face box from a few frames spread over the video, for the frames before tracking finds one."""
+    found = []
     try:
         with open_video(path, "pyav", fps=folder_fps) as source:
             n = len(source)
             for i in np.linspace(0, n - 1, min(probes, n)).round().astype(int):
                 box = detector(source.get_frames([int(i)])[0])
                 if box is not None:
-                    return box
+                    found.append(box)
     except VideoError:
+        pass
+    if not found:
         return None
-    return None
+    # The box most of the probes agree on (a still subject), not the first detection anywhere.
+    return max(found, key=lambda b: sum(FaceTracker._near(b, o) for o in found))
 
 
 def spot_video(path: Path, *, face: dict, spotting, folder_fps: float = 30.0) -> VideoPlan:
