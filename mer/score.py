@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from mer.data.build import build_clip_sampler
 from mer.data.formats import read_annotations
 from mer.data.transforms import MEAN, STD
-from mer.data.video import VIDEO_SUFFIXES
+from mer.data.video import VIDEO_SUFFIXES, open_video
 from mer.engine.trainer import select_device
 from mer.scoring.models import ScoringModel, load_scoring_model
 from mer.scoring.outputs import ResultWriter, merge_parts, shard_path
@@ -134,11 +134,12 @@ class VideoJobs(IterableDataset):
                     yield {"video": str(video), "status": plan.status, "reason": plan.reason, "plan": plan, "last": True}
                     continue
                 step = max(1, int(self.cfg.batch_size))
-                for start in range(0, len(plan.candidates), step):
-                    part = plan.candidates[start : start + step]
-                    clips, indices = cut_clips(video, plan, part, self.sampler, self.size, self.face.get("margin", 1.6))
-                    yield {"video": str(video), "status": "ok", "plan": plan, "first": start, "clips": clips,
-                           "indices": indices, "last": start + step >= len(plan.candidates)}  # fmt: skip
+                with open_video(video, "pyav", fps=plan.fps) as source:
+                    for start in range(0, len(plan.candidates), step):
+                        part = plan.candidates[start : start + step]
+                        clips, indices = cut_clips(source, video, plan, part, self.sampler, self.size, self.face.get("margin", 1.6))
+                        yield {"video": str(video), "status": "ok", "plan": plan, "first": start, "clips": clips,
+                               "indices": indices, "last": start + step >= len(plan.candidates)}  # fmt: skip
             except Exception as exc:  # a broken file: one error row, the batch goes on
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 yield {"video": str(video), "status": "error", "reason": reason.replace(f"{video}: ", ""), "last": True}

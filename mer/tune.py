@@ -21,13 +21,11 @@ its test metrics).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import math
 import os
 import socket
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ from tqdm.auto import tqdm
 from mer.data.build import load_records
 from mer.data.splits import Fold, carve_validation, subject_holdout
 from mer.engine.reports import write_json
+from mer.locks import exclusive
 from mer.train import run as train_run
 
 log = logging.getLogger("mer.tune")
@@ -196,16 +195,6 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-@contextmanager
-def exclusive(path: Path):
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_reports(study: optuna.Study, search_dir: Path) -> dict | None:

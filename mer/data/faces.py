@@ -46,6 +46,11 @@ class FaceBox:
         b = np.array([other.x, other.y, other.w, other.h])
         return FaceBox(*((1 - weight) * a + weight * b).tolist())
 
+    def near(self, other: "FaceBox") -> bool:
+        """Centres within half a box width (the wider of the two) of each other."""
+        (ax, ay), (bx, by) = self.centre, other.centre
+        return max(abs(ax - bx), abs(ay - by)) <= 0.5 * max(self.w, other.w)
+
     def as_list(self) -> list[float]:
         return [round(self.x, 2), round(self.y, 2), round(self.w, 2), round(self.h, 2)]
 
@@ -112,8 +117,8 @@ class FaceTracker:
                 self.detections += 1
                 if self.box is None:
                     self.box = found
-                elif self._far(found):  # a jump: taken only when the next detection confirms it
-                    if self._pending is not None and self._near(self._pending, found):
+                elif not self.box.near(found):  # a jump: taken only when the next detection confirms it
+                    if self._pending is not None and self._pending.near(found):
                         self.box, self._pending = found, None
                     else:
                         self._pending = found
@@ -122,15 +127,6 @@ class FaceTracker:
                 else:
                     self._pending = None
         return self.box
-
-    def _far(self, found: FaceBox) -> bool:
-        return not self._near(self.box, found)
-
-    @staticmethod
-    def _near(a: FaceBox, b: FaceBox) -> bool:
-        """Centres within half a box width of each other."""
-        (ax, ay), (bx, by) = a.centre, b.centre
-        return max(abs(ax - bx), abs(ay - by)) <= 0.5 * max(a.w, b.w)
 
     def _moved(self, found: FaceBox) -> bool:
         (cx, cy), (fx, fy) = self.box.centre, found.centre

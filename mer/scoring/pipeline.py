@@ -111,7 +111,7 @@ def _first_box(path: Path, detector: FaceDetector, folder_fps: float, probes: in
     if not found:
         return None
     # The box most of the probes agree on (a still subject), not the first detection anywhere.
-    return max(found, key=lambda b: sum(FaceTracker._near(b, o) for o in found))
+    return max(found, key=lambda b: sum(b.near(o) for o in found))
 
 
 def spot_video(path: Path, *, face: dict, spotting, folder_fps: float = 30.0) -> VideoPlan:
@@ -174,22 +174,26 @@ def plan_from_records(path: Path, records: Sequence[ClipRecord], *, face: dict) 
     return VideoPlan("ok", first.fps, n, candidates)
 
 
-def cut_clips(path: Path, plan: VideoPlan, candidates: Sequence[Candidate], sampler: ClipSampler, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pass 2: uint8 clips (N, T, S, S, 3) and their frame indices (N, T) for ``candidates``."""
+def cut_clips(source, path: Path, plan: VideoPlan, candidates: Sequence[Candidate], sampler: ClipSampler, size: int,
+              margin: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Pass 2: uint8 clips (N, T, S, S, 3) and their frame indices (N, T) for ``candidates``.
+
+    ``source`` is the video opened once for all its chunks (``open_video(path, "pyav", fps=plan.fps)``):
+    opening builds the frame index, a demux of the whole file.
+    """
     clips, all_indices = [], []
-    with open_video(path, "pyav", fps=plan.fps) as source:
-        for c in candidates:
-            record = ClipRecord("", c.clip_id or f"{path.name}@{c.apex}", str(path), c.onset, c.apex, c.offset, "", 0,
-                                fps=plan.fps, n_frames=plan.n_frames)  # fmt: skip
-            indices = sampler(record, train=False)
-            frames = source.get_frames(indices)
-            if c.box is None:
-                h, w = frames.shape[1:3]
-                box, m = FaceBox(0, 0, w, h), 1.0
-            else:
-                box, m = FaceBox(*c.box), margin
-            clips.append(np.stack([crop_face(f, box, size, m) for f in frames]))
-            all_indices.append(indices)
+    for c in candidates:
+        record = ClipRecord("", c.clip_id or f"{path.name}@{c.apex}", str(path), c.onset, c.apex, c.offset, "", 0,
+                            fps=plan.fps, n_frames=plan.n_frames)  # fmt: skip
+        indices = sampler(record, train=False)
+        frames = source.get_frames(indices)
+        if c.box is None:
+            h, w = frames.shape[1:3]
+            box, m = FaceBox(0, 0, w, h), 1.0
+        else:
+            box, m = FaceBox(*c.box), margin
+        clips.append(np.stack([crop_face(f, box, size, m) for f in frames]))
+        all_indices.append(indices)
     return np.stack(clips), np.asarray(all_indices, dtype=np.int64)
 
 

@@ -11,34 +11,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
 from mer.data.synthetic import generator
 from mer.data.synthetic.generator import check_main_guard
 from mer.data.synthetic.settings import make_settings, settings_key
+from mer.locks import exclusive
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("MER_CACHE") or Path.home() / ".cache" / "mer")
-
-
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` between processes (fcntl); a no-op where fcntl is missing."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the atomic rename below still keeps half-written sets out
-        yield
-        return
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_dataset(cache_dir: str | os.PathLike | None = None, **settings) -> Path:
@@ -58,7 +41,7 @@ def ensure_dataset(cache_dir: str | os.PathLike | None = None, **settings) -> Pa
     if (final / "DONE").is_file():
         return final / "annotations.csv"
     root.mkdir(parents=True, exist_ok=True)
-    with _exclusive(root / f"{key}.lock"):
+    with exclusive(root / f"{key}.lock"):  # without fcntl, the atomic rename below still keeps half-written sets out
         if (final / "DONE").is_file():  # another process finished it while we waited
             return final / "annotations.csv"
         if final.exists():
