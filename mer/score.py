@@ -31,17 +31,19 @@ import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from mer.data.build import build_clip_sampler
 from mer.data.formats import read_annotations
 from mer.data.transforms import MEAN, STD
-from mer.data.video import VIDEO_SUFFIXES, open_video
+from mer.data.video import VIDEO_SUFFIXES
 from mer.engine.trainer import select_device
 from mer.scoring.models import ScoringModel, load_scoring_model
 from mer.scoring.outputs import ResultWriter, merge_parts, shard_path
-from mer.scoring.pipeline import VideoPlan, cut_clips, is_frame_folder, load_cached_plan, plan_cache_key, plan_from_records, save_cached_plan, spot_video
+from mer.scoring.jobs import VideoJobs
+from mer.scoring.pipeline import VideoPlan, is_frame_folder
+from mer.scoring.spotting import SpottingConfig
 
 log = logging.getLogger("mer.score")
 
@@ -94,55 +96,6 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
 
 
 # ---- the workers ---------------------------------------------------------------------------------
-
-
-class VideoJobs(IterableDataset):
-    """Each worker takes every k-th video and yields chunks of at most ``chunk`` clips (uint8)."""
-
-    def __init__(self, videos: list[Path], *, cfg: DictConfig, model_config: DictConfig, records_by_video: dict | None) -> None:
-        self.videos, self.cfg, self.records_by_video = videos, cfg, records_by_video
-        self.sampler = build_clip_sampler(model_config.clip_sampler)
-        self.size = int(model_config.data.crop_size)
-        self.face = OmegaConf.to_container(cfg.face, resolve=True)
-        from mer.scoring.spotting import SpottingConfig
-
-        self.spotting = SpottingConfig(**OmegaConf.to_container(cfg.spotting, resolve=True))
-        self.cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else Path(os.environ.get("MER_CACHE") or Path.home() / ".cache" / "mer") / "score"
-
-    def plan(self, video: Path) -> VideoPlan:
-        if self.records_by_video is not None:
-            return plan_from_records(video, self.records_by_video[str(video)], face=self.face)
-        key = plan_cache_key(video, {"face": self.face, "spotting": vars(self.spotting), "fps": self.cfg.frames_fps})
-        plan = load_cached_plan(self.cache, key)
-        if plan is None:
-            plan = spot_video(video, face=self.face, spotting=self.spotting, folder_fps=self.cfg.frames_fps)
-            save_cached_plan(self.cache, key, plan)
-        return plan
-
-    def __iter__(self) -> Iterator[dict]:
-        import cv2
-
-        cv2.setNumThreads(1)  # parallel across videos, not inside a frame
-        info = get_worker_info()
-        mine = self.videos if info is None else self.videos[info.id :: info.num_workers]
-        for video in mine:
-            try:
-                if not video.exists():
-                    raise FileNotFoundError("missing file")
-                plan = self.plan(video)
-                if plan.status != "ok":
-                    yield {"video": str(video), "status": plan.status, "reason": plan.reason, "plan": plan, "last": True}
-                    continue
-                step = max(1, int(self.cfg.batch_size))
-                with open_video(video, "pyav", fps=plan.fps) as source:
-                    for start in range(0, len(plan.candidates), step):
-                        part = plan.candidates[start : start + step]
-                        clips, indices = cut_clips(source, video, plan, part, self.sampler, self.size, self.face.get("margin", 1.6))
-                        yield {"video": str(video), "status": "ok", "plan": plan, "first": start, "clips": clips,
-                               "indices": indices, "last": start + step >= len(plan.candidates)}  # fmt: skip
-            except Exception as exc:  # a broken file: one error row, the batch goes on
-                reason = " ".join(str(exc).split()) or type(exc).__name__
-                yield {"video": str(video), "status": "error", "reason": reason.replace(f"{video}: ", ""), "last": True}
 
 
 # ---- the main process ------------------------------------------------------------------------------
@@ -252,7 +205,12 @@ def score(cfg: DictConfig) -> dict:
     log.info("%d videos (%d already done) -> %s", len(videos), skipped, output)
     scorer = Scorer(model, writer, device, int(cfg.batch_size), frames_output is not None)
     if todo:
-        jobs = VideoJobs(todo, cfg=cfg, model_config=model.config, records_by_video=records_by_video)
+        cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else Path(os.environ.get("MER_CACHE") or Path.home() / ".cache" / "mer") / "score"
+        jobs = VideoJobs(todo, sampler=build_clip_sampler(model.config.clip_sampler), size=int(model.config.data.crop_size),
+                         face=OmegaConf.to_container(cfg.face, resolve=True),
+                         spotting=SpottingConfig(**OmegaConf.to_container(cfg.spotting, resolve=True)),
+                         batch_size=int(cfg.batch_size), frames_fps=float(cfg.frames_fps), cache=cache,
+                         records_by_video=records_by_video)  # fmt: skip
         workers = min(int(cfg.num_workers), len(todo))
         # Workers are spawned, not forked: the main process already holds the model's thread pools
         # (ONNX Runtime, TorchScript, OpenMP), and a fork of a process with live threads can crash.

@@ -14,6 +14,7 @@ micro-expression model would read as expression.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,7 @@ class FaceDetector:
         if self.cascade.empty():
             raise RuntimeError(f"OpenCV's {CASCADE} did not load from {cv2.data.haarcascades}")
         self.scale_factor, self.min_neighbors, self.min_size, self.max_width = scale_factor, min_neighbors, min_size, max_width
+        self._clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
 
     def __call__(self, frame: np.ndarray) -> FaceBox | None:
         import cv2
@@ -78,7 +80,9 @@ class FaceDetector:
         gray = _gray(frame)
         scale = min(1.0, self.max_width / gray.shape[1])
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
-        small = cv2.equalizeHist(small)
+        # Local contrast (CLAHE), not a global histogram equalisation: in a bright, colourful scene
+        # global equalisation spends the grey levels on the background and flattens a dark face.
+        small = self._clahe.apply(small)
         side = max(12, int(self.min_size * min(small.shape)))
         faces, votes = self.cascade.detectMultiScale2(small, self.scale_factor, self.min_neighbors, minSize=(side, side))
         if len(faces) == 0:
@@ -86,27 +90,30 @@ class FaceDetector:
         # The best-supported detection (most merged neighbours), not the largest: a textured
         # backdrop can give a big false positive, rarely a well-supported one. Size breaks ties.
         x, y, w, h = faces[max(range(len(faces)), key=lambda i: (int(votes[i]), faces[i][2] * faces[i][3]))]
-        return FaceBox(x / scale, y / scale, w / scale, h / scale)
+        return FaceBox(float(x / scale), float(y / scale), float(w / scale), float(h / scale))
 
 
 class FaceTracker:
-    """Detect every ``every`` frames and smooth: box_t = (1 - s) * box_{t-1} + s * detection.
+    """Detect every ``every`` frames and follow the face with a box that moves only when it must.
 
+    The box follows the coordinate-wise median of the last ``history`` detections near it: a
+    Haar detector's box jitters by a scale step (10-20 % of its size) from frame to frame on a
+    still face, and the median of a few does not. The box moves, by ``smoothing`` of the way
+    (box = (1 - s) * box + s * median), only when that median is more than ``deadband`` (a share
+    of the box size) away: a moving crop is motion the spotter would take for an expression.
     A detection more than half a box away is a jump, taken only when the next detection agrees
-    (one false positive on the backdrop does not move the crop). A detection within ``deadband``
-    (a share of the box size) of the current box is ignored: the
-    detector's own jitter of a few pixels would otherwise move the crop, and a moving crop is
-    motion the spotter would take for an expression. Between detections the box holds.
+    (one false positive on the backdrop does not move the crop). Between detections the box holds.
     ``update`` returns None until a face has been seen (or ``start`` was given).
     """
 
     def __init__(
         self, detector: FaceDetector | None = None, *, every: int = 8, smoothing: float = 0.5, deadband: float = 0.1,
-        start: FaceBox | None = None,
+        history: int = 5, start: FaceBox | None = None,
     ) -> None:  # fmt: skip
         self.detector = detector or FaceDetector()
         self.every, self.smoothing, self.deadband = max(1, int(every)), float(smoothing), float(deadband)
         self.box: FaceBox | None = start
+        self._recent: deque[FaceBox] = deque([start] if start else [], maxlen=max(1, int(history)))
         self._pending: FaceBox | None = None  # a far detection waiting for confirmation
         self.detections = 0
 
@@ -115,18 +122,27 @@ class FaceTracker:
             found = self.detector(frame)
             if found is not None:
                 self.detections += 1
-                if self.box is None:
-                    self.box = found
-                elif not self.box.near(found):  # a jump: taken only when the next detection confirms it
-                    if self._pending is not None and self._pending.near(found):
-                        self.box, self._pending = found, None
-                    else:
-                        self._pending = found
-                elif self._moved(found):
-                    self.box, self._pending = self.box.blend(found, self.smoothing), None
-                else:
-                    self._pending = None
+                self._follow(found)
         return self.box
+
+    def _follow(self, found: FaceBox) -> None:
+        if self.box is None:
+            self.box = found
+            self._recent.append(found)
+            return
+        if not self.box.near(found):  # a jump: taken only when the next detection confirms it
+            if self._pending is not None and self._pending.near(found):
+                self.box, self._pending = found, None
+                self._recent.clear()
+                self._recent.append(found)
+            else:
+                self._pending = found
+            return
+        self._pending = None
+        self._recent.append(found)
+        target = FaceBox(*np.median([[b.x, b.y, b.w, b.h] for b in self._recent], axis=0).tolist())
+        if self._moved(target):
+            self.box = self.box.blend(target, self.smoothing)
 
     def _moved(self, found: FaceBox) -> bool:
         (cx, cy), (fx, fy) = self.box.centre, found.centre

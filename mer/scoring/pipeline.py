@@ -96,17 +96,38 @@ def _gray_frames(path: Path, folder_fps: float) -> tuple[float, int, Iterator[tu
     return fps, int(stream.frames or 0), decode()
 
 
+def _probe_frames(path: Path, probes: int, folder_fps: float) -> Iterator[np.ndarray]:
+    """About ``probes`` frames spread over the video, each found by a seek (no demux of the whole file)."""
+    if path.is_dir():
+        with open_video(path, fps=folder_fps) as source:  # a folder: listing it is the index
+            n = len(source)
+            for i in np.linspace(0, n - 1, min(probes, n)).round().astype(int):
+                yield source.get_frames([int(i)])[0]
+        return
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        duration = float(stream.duration * stream.time_base) if stream.duration else float(container.duration or 0) / av.time_base
+        for fraction in np.linspace(0.0, 0.9, probes):
+            if fraction > 0:
+                if duration <= 0 or stream.time_base is None:
+                    return
+                container.seek(int(fraction * duration / stream.time_base), stream=stream)  # the keyframe before
+            frame = next(container.decode(stream), None)
+            if frame is not None:
+                yield frame.to_ndarray(format="rgb24")
+
+
 def _first_box(path: Path, detector: FaceDetector, folder_fps: float, probes: int = 5) -> FaceBox | None:
     """A face box from a few frames spread over the video, for the frames before tracking finds one."""
     found = []
     try:
-        with open_video(path, "pyav", fps=folder_fps) as source:
-            n = len(source)
-            for i in np.linspace(0, n - 1, min(probes, n)).round().astype(int):
-                box = detector(source.get_frames([int(i)])[0])
-                if box is not None:
-                    found.append(box)
-    except VideoError:
+        for frame in _probe_frames(path, probes, folder_fps):
+            box = detector(frame)
+            if box is not None:
+                found.append(box)
+    except Exception:  # noqa: BLE001 - a video pass 1 cannot read reports its own error; this is only a hint
         pass
     if not found:
         return None
@@ -132,12 +153,13 @@ def spot_video(path: Path, *, face: dict, spotting, folder_fps: float = 30.0) ->
     for i, (gray, t) in enumerate(frames):
         box = tracker.update(i, gray) if tracker else FaceBox(0, 0, gray.shape[1], gray.shape[0])
         box = box or start_box
+        moved = bool(boxes) and box != boxes[-1]  # the crop shifts: the spotter must not read that as motion
         boxes.append(box)
         times.append(t)
         if box is not None:
-            spotter.push(crop_face(gray, box, SPOT_CROP, margin if tracker else 1.0))
+            spotter.push(crop_face(gray, box, SPOT_CROP, margin if tracker else 1.0), moved=moved)
         else:  # no face yet anywhere: keep the spotter's frame count aligned
-            spotter.push(np.zeros((SPOT_CROP, SPOT_CROP), np.uint8))
+            spotter.push(np.zeros((SPOT_CROP, SPOT_CROP), np.uint8), moved=moved)
     n = len(times)
     if n == 0:
         raise VideoError(path, "no frames could be decoded")

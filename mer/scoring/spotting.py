@@ -22,6 +22,11 @@ standard deviations are the apexes; each interval runs from its apex outwards wh
 stays above ``edge_fraction`` of the peak. s_t is known once frame t+k has arrived; ``finish``
 handles the last k frames (and the first k, which have no frame t-k): their signal is 0.
 
+When the crop itself moves (the face tracker shifts its box), every frame whose window
+[t-k, t+k] straddles the shift sees the whole crop displaced: ``push(face, moved=True)`` marks the
+shift, and those 2k frames of signal are bridged by interpolation between their neighbours
+instead (a movement that coincides with a box shift is lost; the tracker shifts rarely).
+
 Only a ring buffer of the last 2k+1 crops is kept, plus the 1-D signal (one float per frame).
 """
 
@@ -113,6 +118,7 @@ class MotionSpotter:
         self._crops: deque[np.ndarray] = deque(maxlen=2 * self.k + 1)  # (crop_size, crop_size) float32 each
         self._signal: list[float] = []
         self._n_pushed = 0
+        self._masked: list[tuple[int, int]] = []  # [first, last] frames whose window straddles a crop shift
         self._finished: list[Interval] | None = None
         self._block_weights = self._blocks_kept()
         self._top = min(self.config.top_blocks, int(self._block_weights.sum()))  # all blocks kept: the whole-face mean
@@ -129,10 +135,17 @@ class MotionSpotter:
             raise ValueError(f"the eye band {self.config.eye_band} masks every block of a {g} x {g} grid")
         return keep
 
-    def push(self, face: np.ndarray) -> None:
-        """Add the face crop of the next frame: uint8 RGB (H, W, 3) or grey (H, W), any size."""
+    def push(self, face: np.ndarray, moved: bool = False) -> None:
+        """Add the face crop of the next frame: uint8 RGB (H, W, 3) or grey (H, W), any size.
+
+        ``moved``: this crop was cut with another box than the previous one; the frames whose
+        window spans the shift are bridged, not measured (see the module docstring).
+        """
         if self._finished is not None:
             raise RuntimeError("this spotter has finished; make a new one for another video")
+        if moved and self._n_pushed > 0:
+            c = self._n_pushed  # the shift lies between frames c-1 and c: windows of t in [c-k, c+k-1]
+            self._masked.append((max(0, c - self.k), c + self.k - 1))
         face = np.asarray(face)
         if face.ndim == 3:
             face = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY) if face.shape[2] == 3 else face[..., 0]
@@ -175,8 +188,35 @@ class MotionSpotter:
         if self._finished is None:
             self._signal.extend([0.0] * (self._n_pushed - len(self._signal)))
             self._crops.clear()
+            self._bridge_masked()
             self._finished = find_intervals(self.signal, self.fps, self.config)
         return list(self._finished)
+
+
+    def _bridge_masked(self) -> None:
+        """Replace the signal of masked frames by a straight line between the unmasked frames around them."""
+        if not self._masked:
+            return
+        n = len(self._signal)
+        masked = np.zeros(n, bool)
+        for first, last in self._masked:
+            masked[first : last + 1] = True
+        if masked.all():
+            self._signal = [0.0] * n
+            return
+        values = np.asarray(self._signal, dtype=np.float64)
+        frames = np.arange(n)
+        values[masked] = np.interp(frames[masked], frames[~masked], values[~masked])
+        self._signal = values.tolist()
+
+    @property
+    def masked_frames(self) -> int:
+        """How many frames' signal was bridged because the crop moved (known after ``finish``)."""
+        n = self._n_pushed
+        masked = np.zeros(n, bool)
+        for first, last in self._masked:
+            masked[first : min(last, n - 1) + 1] = True
+        return int(masked.sum())
 
 
 def spot(frames: Iterable[np.ndarray], fps: float, config: SpottingConfig | None = None, *, crop_size: int = 64) -> list[Interval]:

@@ -62,3 +62,41 @@ def test_face_crop_transform_crops_every_frame_alike(face_frame):
     assert out.std() > 20  # a face, not the flat background
     blank = FaceCrop(64)(np.full((4, 90, 120, 3), 110, np.uint8))
     assert blank.shape == (4, 64, 64, 3)
+
+
+class _Scripted:
+    """A detector that returns the next box of a list, whatever the frame."""
+
+    def __init__(self, boxes):
+        self.boxes, self.calls = list(boxes), 0
+
+    def __call__(self, frame):
+        self.calls += 1
+        return self.boxes[(self.calls - 1) % len(self.boxes)]
+
+
+def _box_changes(tracker, frame, n):
+    boxes = [tracker.update(i, frame) for i in range(n)]
+    return sum(a != b for a, b in zip(boxes, boxes[1:]))
+
+
+def test_tracker_holds_a_still_face_whose_detections_change_scale(face_frame):
+    # A Haar box on a still face jumps between scale steps: these sides are the detections, every
+    # 8th frame, of the still face of a synthetic 640x360 recording. Each move of the crop would
+    # look like motion to the spotter.
+    measured = [82, 84, 88, 82, 74, 76, 76, 64, 76, 84, 84, 70, 72, 80, 82, 88, 78, 80, 82, 70, 80, 80, 78, 82, 80, 84,
+                86, 62, 72, 74, 78, 84, 78, 74, 76, 80, 76]  # fmt: skip
+    sides = np.resize(measured, 200)
+    boxes = [FaceBox(180 - s / 2, 60 - s / 2, s, s) for s in sides]
+    median = _box_changes(FaceTracker(_Scripted(boxes), every=1), face_frame, 200)
+    last_only = _box_changes(FaceTracker(_Scripted(boxes), every=1, history=1), face_frame, 200)
+    assert median <= 3 < 20 <= last_only, (median, last_only)
+
+
+def test_tracker_follows_a_face_that_really_moves(face_frame):
+    boxes = [FaceBox(100, 50, 80, 80)] * 10 + [FaceBox(120, 50, 80, 80)] * 20 + [FaceBox(300, 50, 80, 80)] * 10
+    tracker = FaceTracker(_Scripted(boxes), every=1)
+    xs = [tracker.update(i, face_frame).x for i in range(40)]
+    assert xs[9] == 100
+    assert 110 <= xs[29] and abs(xs[29] - 120) <= 8  # a drift of a quarter box: followed to within the deadband
+    assert xs[30] == xs[29] and xs[31] == 300  # a jump: taken on its confirmation, not at once

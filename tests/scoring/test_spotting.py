@@ -102,3 +102,17 @@ def test_bad_settings_are_refused_with_the_reason():
         MotionSpotter(30.0, replace(SpottingConfig(), grid=1, top_blocks=1, eye_band=(0.0, 1.0)))
     with pytest.raises(ValueError, match="onset <= apex <= offset"):
         Interval(5, 3, 8)
+
+
+def test_a_crop_shift_is_not_taken_for_an_expression():
+    # A still, textured face whose crop moves by 4 px at frame 150 (the tracker shifted its box).
+    rng = np.random.default_rng(0)
+    texture = rng.integers(60, 200, (80, 80)).astype(np.uint8)
+    frames = [texture[(4 if i >= 150 else 0) :][:64, :64] for i in range(300)]
+    unflagged = spot(frames, 30.0)
+    assert any(iv.onset <= 150 <= iv.offset for iv in unflagged)  # the shift does look like motion
+    spotter = MotionSpotter(30.0)
+    for i, face in enumerate(frames):
+        spotter.push(face, moved=i == 150)
+    assert spotter.finish() == []
+    assert spotter.masked_frames == 2 * spotter.k
