@@ -25,7 +25,7 @@ import os
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import hydra
 import numpy as np
@@ -34,16 +34,18 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from mer.data.build import build_clip_sampler
-from mer.data.formats import read_annotations
-from mer.data.transforms import MEAN, STD
 from mer.data.video import VIDEO_SUFFIXES
-from mer.engine.trainer import select_device
-from mer.scoring.models import ScoringModel, load_scoring_model
 from mer.scoring.outputs import ResultWriter, merge_parts, shard_path
 from mer.scoring.jobs import VideoJobs
 from mer.scoring.pipeline import VideoPlan, is_frame_folder
 from mer.scoring.spotting import SpottingConfig
+
+if TYPE_CHECKING:
+    from mer.scoring.models import ScoringModel
+
+# Light imports only at module level: spawned DataLoader workers import the main module (this one,
+# under ``python -m mer.score``) before they unpickle their VideoJobs; models, training code and
+# pandas are imported where they are used, in the main process.
 
 log = logging.getLogger("mer.score")
 
@@ -111,6 +113,8 @@ def columns(model: ScoringModel) -> tuple[list[str], list[str]]:
 def normalise(clips: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 (B, T, S, S, 3) -> float (B, 3, T, S, S), normalised as in training."""
     x = torch.from_numpy(np.ascontiguousarray(clips)).to(device).permute(0, 4, 1, 2, 3).float().div_(255.0)
+    from mer.data.transforms import MEAN, STD
+
     mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1, 1)
     std = torch.tensor(STD, device=device).view(1, 3, 1, 1, 1)
     return (x - mean) / std
@@ -181,6 +185,11 @@ class Scorer:
 
 def score(cfg: DictConfig) -> dict:
     """Score the inputs; returns counts (ok, no_face, no_event, error, skipped)."""
+    from mer.data.build import build_clip_sampler
+    from mer.data.formats import read_annotations
+    from mer.engine.trainer import select_device
+    from mer.scoring.models import load_scoring_model
+
     device = select_device(cfg.device)
     model = load_scoring_model(cfg.checkpoint, device)
     records_by_video = None

@@ -70,6 +70,7 @@ class Measured:
     peak_pss: int  # bytes: PSS summed over main + workers
     clips: int
     model_calls: int
+    spotting: dict | None = None  # ours: MEGC counts of the spotted intervals against the sidecars' events
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -161,7 +162,24 @@ def run_ours(checkpoint: Path, videos: list[Path], work: Path, poll: float) -> M
     cmd = [sys.executable, __file__, "--as-ours", str(stats), *overrides]
     seconds, tree, main, pss = measure(cmd, work / "ours.log", poll)
     counts = json.loads(stats.read_text())
-    return Measured(seconds, tree, main, pss, counts["clips"], counts["model_calls"])
+    return Measured(seconds, tree, main, pss, counts["clips"], counts["model_calls"], spotting_counts(work / "ours.csv", videos))
+
+
+def spotting_counts(results: Path, videos: list[Path]) -> dict:
+    """Pooled MEGC spotting scores (IoU >= 0.5) of the ``ok`` rows of ``results`` against each video's sidecar."""
+    from mer.data.synthetic import read_long_video_info
+    from mer.scoring.spotting import evaluate_spotting, spotting_scores
+
+    found: dict[str, list[tuple[int, int]]] = {str(v): [] for v in videos}
+    with open(results, newline="") as file:
+        for row in csv.DictReader(file):
+            if row["status"] == "ok":
+                found[row["video"]].append((int(row["onset"]), int(row["offset"])))
+    tp = fp = fn = 0
+    for video, predicted in found.items():
+        r = evaluate_spotting(predicted, [(e.onset, e.offset) for e in read_long_video_info(video).events])
+        tp, fp, fn = tp + r["tp"], fp + r["fp"], fn + r["fn"]
+    return spotting_scores(tp, fp, fn)
 
 
 def run_naive(checkpoint: Path, videos: list[Path], work: Path, poll: float) -> Measured:
@@ -273,8 +291,8 @@ def report(groups: list[Group], results: dict[str, dict[str, Measured]], checkpo
           f"ours: batch_size 16, 2 spawned workers; naive: window {window} frames, stride {window // 2}, batch 1")  # fmt: skip
     print()
     print("| videos | ours s | naive s | ours videos/s | naive videos/s | speed-up | ours peak RSS (tree / main) | ours peak PSS | "
-          "naive peak RSS | ours clips / model calls | naive clips / model calls |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "naive peak RSS | ours clips / model calls | naive clips / model calls | ours spotting TP / FP / FN (F1) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for group in groups:
         ours, naive = results[group.name]["ours"], results[group.name].get("naive")
         label = f"{group.label} (memory check)" if group.name == "memory" else group.label
@@ -282,7 +300,8 @@ def report(groups: list[Group], results: dict[str, dict[str, Measured]], checkpo
                  f"{group.count / ours.seconds:.3f}", f"{group.count / naive.seconds:.3f}" if naive else "-",
                  f"{naive.seconds / ours.seconds:.1f}x" if naive else "-", f"{gb(ours.peak_tree)} / {gb(ours.peak_main)}",
                  gb(ours.peak_pss), gb(naive.peak_tree) if naive else "-", f"{ours.clips} / {ours.model_calls}",
-                 f"{naive.clips} / {naive.model_calls}" if naive else "-"]  # fmt: skip
+                 f"{naive.clips} / {naive.model_calls}" if naive else "-",
+                 f"{ours.spotting['tp']} / {ours.spotting['fp']} / {ours.spotting['fn']} ({ours.spotting['f1']:.2f})" if ours.spotting else "-"]  # fmt: skip
         print("| " + " | ".join(cells) + " |")
     print()
     for group in groups:
@@ -332,6 +351,10 @@ def main() -> None:
             results[group.name][way] = m
             print(f"{group.label:>12} {way:>5}: {m.seconds:7.1f} s, peak RSS {gb(m.peak_tree)} (main {gb(m.peak_main)}, "
                   f"PSS {gb(m.peak_pss)}), {m.clips} clips in {m.model_calls} model calls", flush=True)  # fmt: skip
+            if m.spotting:
+                sp = m.spotting
+                print(f"{'':>19} spotting: {sp['tp']} true / {sp['fp']} false candidates, {sp['fn']} events missed "
+                      f"(P {sp['precision']:.2f}, R {sp['recall']:.2f}, F1 {sp['f1']:.2f})", flush=True)  # fmt: skip
     print()
     report(groups + ([memory] if memory else []), results, checkpoint)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")

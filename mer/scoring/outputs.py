@@ -16,9 +16,10 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a table is built: the scoring workers import this module's callers
+    import pandas as pd  # noqa: F401
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
@@ -97,6 +98,8 @@ class ResultWriter:
 
     def finish(self) -> None:
         """Parquet outputs are written from their journals (every run, so they reflect all done videos)."""
+        import pandas as pd
+
         for final, (table, columns) in zip([self.path, self.frames_path], self._tables):
             if final is not None and output_format(final) == "parquet":
                 frame = pd.DataFrame(read_rows(table), columns=columns) if table.exists() else pd.DataFrame(columns=columns)
@@ -117,6 +120,8 @@ def read_rows(path: Path) -> list[dict]:
     """Rows of a CSV, JSONL or Parquet result file (a trailing partial line is ignored)."""
     kind = output_format(path) if path.suffix.lower() in FORMATS else "jsonl"
     if kind == "parquet":
+        import pandas as pd
+
         return pd.read_parquet(path).to_dict("records")
     text = path.read_text()
     if not text.endswith("\n"):
@@ -131,6 +136,8 @@ _PART = re.compile(r"\.part-(\d+)-of-(\d+)$")
 
 def merge_parts(path: Path) -> Path:
     """Join ``<stem>.part-I-of-N<suffix>`` files into ``path``, sorted by video and interval."""
+    import pandas as pd
+
     path = Path(path)
     parts = sorted(path.parent.glob(f"{path.stem}.part-*-of-*{path.suffix}"))
     if not parts:
