@@ -1,0 +1,296 @@
+"""Search benchmark: pruning and parallel workers of ``python -m mer.tune``, and the best sampling on held-out test subjects.
+
+    python tools/bench_search.py                                  # the reduced scale below, about 40 min on 2 busy cores
+    python tools/bench_search.py --seeds 0 --trials 6 --epochs 4 --parallel-trials 4 --train-seeds 0
+    python tools/bench_search.py --stages test                    # only the held-out comparison (needs the seed-0 search)
+
+Every search is the real command, ``python -m mer.tune search=sampling ...``, run as a subprocess
+with ``OMP_NUM_THREADS=1`` on a reduced synthetic set (``--subjects`` x ``--clips`` clips of
+``--size`` px, cached in ``--out``/cache) for ``--epochs`` epochs a trial. Three stages, in order:
+
+1. ``prune``: for each sampler seed, the same search (``--trials`` trials, that TPE seed) with
+   ``pruner.name=none`` then ``pruner.name=median`` (``--startup-trials``, ``--warmup-epochs``),
+   back to back. Trial-epochs = epochs each trial actually ran (``len(trial.intermediate_values)``
+   in the study's storage), summed over the study's trials; best = the study's best validation UF1.
+   The seed-0 median search is the default search and runs with ``final_test=true``.
+2. ``parallel``: ``--parallel-trials`` configurations drawn at random from the sampling space
+   (seed 0) are enqueued in two fresh studies, so both do the same work; one worker
+   (``--single-threads`` torch threads), then two workers started at once on one SQLite storage
+   (one thread each); pruning off. Wall time from launch to the N-th finished trial (storage
+   timestamps) and to the exit of the last process.
+3. ``test``: the seed-0 search's best configuration against the default keyframe sampler and
+   uniform sampling, each retrained on the search subjects and tested once on the held-out test
+   subjects by the search's own :func:`mer.tune.finish` (the same split from
+   :func:`mer.tune.search_split`, the same code path), for each ``--train-seeds`` (``seed=``);
+   train seed 0 of the best is the search's own ``final/summary.json``.
+
+Results accumulate in ``--out``/results.json (a later ``--stages`` run adds to them) and the
+tables are printed at the end. All ratios come from one invocation, back to back: absolute times
+depend on what else the machine runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+STUDY = "mer-sampling"  # mer.tune's study name for search=sampling
+BASELINES = {"keyframe (default)": [], "uniform": ["clip_sampler=uniform"]}
+
+
+def scale_overrides(args) -> list[str]:
+    """The reduced scale: ``mer.train`` overrides shared by every search and every retraining."""
+    return [
+        f"data.synthetic.n_subjects={args.subjects}", f"data.synthetic.clips_per_subject={args.clips}",
+        f"data.synthetic.size={args.size}", f"data.crop_size={args.size}", f"data.cache_dir={args.out / 'cache'}",
+        f"trainer.epochs={args.epochs}", "trainer.num_workers=0", "trainer.progress=false",
+        f"trainer.precise_bn_batches={args.precise_bn}",
+    ]  # fmt: skip
+
+
+def tune_command(args, search_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "mer.tune", "search=sampling", *scale_overrides(args), *extra, f"hydra.run.dir={search_dir}"]
+
+
+def storage_url(search_dir: Path) -> str:
+    return f"sqlite:///{(search_dir / 'study.db').resolve()}"
+
+
+def study_figures(search_dir: Path) -> dict:
+    """Trial counts, trial-epochs and the best validation UF1 from the study's storage."""
+    study = optuna.load_study(study_name=STUDY, storage=storage_url(search_dir))
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.is_finished()]
+    completed = [t for t in finished if t.state == TrialState.COMPLETE]
+    best = max(completed, key=lambda t: t.value, default=None)
+    return {
+        "trials": len(finished),
+        "complete": len(completed),
+        "pruned": sum(t.state == TrialState.PRUNED for t in finished),
+        "failed": sum(t.state == TrialState.FAIL for t in finished),
+        "trial_epochs": sum(len(t.intermediate_values) for t in finished),
+        "best_val_uf1": None if best is None else best.value,
+        "best_trial": None if best is None else best.number,
+        "best_overrides": None if best is None else best.user_attrs.get("overrides"),
+        "fail_reasons": [t.user_attrs.get("fail_reason") for t in finished if t.state == TrialState.FAIL],
+        "completions": sorted(t.datetime_complete.timestamp() for t in finished if t.datetime_complete is not None),
+    }
+
+
+def launch(command: list[str], log: Path, threads: int) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=CONFIGS.parent)
+
+
+def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: int = 1, prepare=None) -> dict:
+    """Run ``workers`` processes of the same search at once on a fresh folder; wall times and study figures."""
+    shutil.rmtree(search_dir, ignore_errors=True)
+    search_dir.mkdir(parents=True)
+    if prepare is not None:
+        prepare(search_dir)
+    start_clock, start = time.time(), time.perf_counter()
+    processes = [launch(tune_command(args, search_dir, *extra), search_dir / f"worker{k}.log", threads) for k in range(workers)]
+    codes = [p.wait() for p in processes]
+    wall = time.perf_counter() - start
+    if any(codes):
+        raise RuntimeError(f"mer.tune exited with {codes}; see {search_dir}/worker*.log")
+    figures = study_figures(search_dir)
+    n = args.trials if prepare is None else args.parallel_trials
+    done = figures.pop("completions")
+    figures["wall_s"] = wall
+    figures["wall_to_n_s"] = done[n - 1] - start_clock if len(done) >= n else math.nan
+    return figures
+
+
+# ---- stage 1: pruning --------------------------------------------------------------------------
+
+
+def stage_prune(args, results: dict) -> None:
+    pruner = [f"pruner.startup_trials={args.startup_trials}", f"pruner.warmup_epochs={args.warmup_epochs}"]
+    for seed in args.seeds:
+        row = {}
+        for name in ("none", "median"):
+            final = "true" if (seed == 0 and name == "median") else "false"
+            row[name] = run_search(args, args.out / f"prune_seed{seed}_{name}", f"n_trials={args.trials}", f"sampler_seed={seed}",
+                                   f"pruner.name={name}", *pruner, f"final_test={final}")  # fmt: skip
+            fig = row[name]
+            print(f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
+                  f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s", flush=True)  # fmt: skip
+        results.setdefault("prune", {})[str(seed)] = row
+        save(args, results)
+
+
+# ---- stage 2: parallel workers -----------------------------------------------------------------
+
+
+def random_configurations(n: int, seed: int = 0) -> list[dict]:
+    """``n`` parameter sets of the sampling space, drawn at random (conditional parameters included)."""
+    from mer.tune import suggest
+
+    space = OmegaConf.to_container(OmegaConf.load(CONFIGS / "search" / "sampling.yaml").params, resolve=True)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        suggest(trial, space)
+        out.append(dict(trial.params))
+        study.tell(trial, 0.0)
+    return out
+
+
+def stage_parallel(args, results: dict) -> None:
+    configurations = random_configurations(args.parallel_trials)
+
+    def enqueue(search_dir: Path) -> None:
+        study = optuna.create_study(study_name=STUDY, storage=storage_url(search_dir), direction="maximize")
+        for params in configurations:
+            study.enqueue_trial(params)
+
+    common = [f"n_trials={args.parallel_trials}", "pruner.name=none", "final_test=false"]
+    row = {"configurations": configurations}
+    for workers, threads in ((1, args.single_threads), (2, 1)):
+        fig = run_search(args, args.out / f"parallel_{workers}", *common, workers=workers, threads=threads, prepare=enqueue)
+        fig["threads"] = threads
+        row[str(workers)] = fig
+        print(f"{workers} worker(s) x {threads} thread(s): {fig['trials']} trials, {fig['trial_epochs']} trial-epochs, "
+              f"N-th trial at {fig['wall_to_n_s']:.0f} s, exit at {fig['wall_s']:.0f} s", flush=True)  # fmt: skip
+    results["parallel"] = row
+    save(args, results)
+
+
+# ---- stage 3: best vs keyframe vs uniform on held-out test subjects ---------------------------
+
+
+def stage_test(args, results: dict) -> None:
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from mer.data.build import load_records
+    from mer.tune import finish, search_split
+
+    torch.set_num_threads(1)  # as the searches' workers
+    search_dir = args.out / "prune_seed0_median"
+    summary = json.loads((search_dir / "final" / "summary.json").read_text())
+    study = optuna.load_study(study_name=STUDY, storage=storage_url(search_dir))
+    configs = {"best of the search": summary["overrides"]} | BASELINES
+    rows = {name: {"overrides": overrides, "seeds": {}} for name, overrides in configs.items()}
+    rows["best of the search"]["seeds"]["0"] = {"uf1": summary["test_uf1"], "uar": summary["test_uar"], "clips": summary["test_clips"]}
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        for seed in args.train_seeds:
+            base = scale_overrides(args) + [f"seed={seed}"]
+            cfg = compose("tune", overrides=base)
+            search_records, fold, test_records = search_split(load_records(cfg.data), cfg)
+            assert sorted({r.subject for r in test_records}) == study.user_attrs["test_subjects"], "not the search's test subjects"
+            for name, overrides in configs.items():
+                if str(seed) in rows[name]["seeds"]:
+                    continue
+                out = args.out / "test" / f"{name.split()[0]}_seed{seed}"
+                shutil.rmtree(out, ignore_errors=True)
+                best = {"trial": -1, "val_uf1": math.nan, "overrides": overrides}
+                got = finish(cfg, base, search_records, fold, test_records, best, out)
+                rows[name]["seeds"][str(seed)] = {"uf1": got["test_uf1"], "uar": got["test_uar"], "clips": got["test_clips"]}
+                print(f"{name} train seed {seed}: test UF1 {got['test_uf1']:.4f} UAR {got['test_uar']:.4f}", flush=True)
+    results["test"] = {"rows": rows, "test_subjects": study.user_attrs["test_subjects"]}
+    save(args, results)
+
+
+# ---- tables ------------------------------------------------------------------------------------
+
+
+def save(args, results: dict) -> None:
+    (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+
+
+def fmt(value, spec=".3f") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def print_tables(args, results: dict) -> None:
+    if "prune" in results:
+        print(f"\nPruning: {args.trials} trials x {args.epochs} epochs, median pruner (startup_trials {args.startup_trials}, "
+              f"warmup_epochs {args.warmup_epochs}) vs none, same TPE seed")  # fmt: skip
+        print("| sampler seed | trial-epochs none | trial-epochs median | median / none | pruned trials | best val UF1 none | best val UF1 median | wall s none / median |")
+        print("|---|---|---|---|---|---|---|---|")
+        ratios, bests = [], {"none": [], "median": []}
+        for seed, row in results["prune"].items():
+            a, b = row["none"], row["median"]
+            ratios.append(b["trial_epochs"] / a["trial_epochs"])
+            for k in bests:
+                bests[k].append(row[k]["best_val_uf1"])
+            print(f"| {seed} | {a['trial_epochs']} | {b['trial_epochs']} | {ratios[-1]:.0%} | {b['pruned']} / {b['trials']} | "
+                  f"{fmt(a['best_val_uf1'])} | {fmt(b['best_val_uf1'])} | {a['wall_s']:.0f} / {b['wall_s']:.0f} |")  # fmt: skip
+        mean = lambda xs: statistics.mean(x for x in xs if x is not None)  # noqa: E731
+        epochs = {k: mean([r[k]["trial_epochs"] for r in results["prune"].values()]) for k in ("none", "median")}
+        print(f"| mean | {epochs['none']:.1f} | {epochs['median']:.1f} | {statistics.mean(ratios):.0%} | | "
+              f"{mean(bests['none']):.3f} | {mean(bests['median']):.3f} | |")  # fmt: skip
+    if "parallel" in results:
+        row = results["parallel"]
+        one, two = row["1"], row["2"]
+        print(f"\nParallel: the same {args.parallel_trials} enqueued configurations x {args.epochs} epochs, pruning off, one SQLite storage")
+        print("| workers | torch threads each | trials run | trial-epochs | s to N-th trial | s to exit |")
+        print("|---|---|---|---|---|---|")
+        for k, fig in (("1", one), ("2", two)):
+            print(f"| {k} | {fig['threads']} | {fig['trials']} | {fig['trial_epochs']} | {fig['wall_to_n_s']:.0f} | {fig['wall_s']:.0f} |")
+        print(f"2 workers / 1 worker wall time: {two['wall_to_n_s'] / one['wall_to_n_s']:.2f} to the N-th trial, "
+              f"{two['wall_s'] / one['wall_s']:.2f} to exit")  # fmt: skip
+    if "test" in results:
+        rows = results["test"]["rows"]
+        seeds = sorted({s for r in rows.values() for s in r["seeds"]}, key=int)
+        clips = next(iter(next(iter(rows.values()))["seeds"].values()))["clips"]
+        print(f"\nHeld-out test subjects {results['test']['test_subjects']} ({clips} clips), retrained on the search subjects")
+        print("| configuration | overrides | " + " | ".join(f"test UF1 seed {s}" for s in seeds) + " | mean test UF1 | mean test UAR |")
+        print("|---|---|" + "---|" * len(seeds) + "---|---|")
+        for name, row in rows.items():
+            uf1 = [row["seeds"].get(s, {}).get("uf1") for s in seeds]
+            uar = [row["seeds"][s]["uar"] for s in seeds if s in row["seeds"]]
+            got = [x for x in uf1 if x is not None]
+            print(f"| {name} | `{' '.join(row['overrides']) or '(none)'}` | " + " | ".join(fmt(x) for x in uf1)
+                  + f" | {fmt(statistics.mean(got) if got else None)} | {fmt(statistics.mean(uar) if uar else None)} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("/tmp/mer_bench_search"))
+    parser.add_argument("--stages", nargs="+", default=["prune", "parallel", "test"], choices=["prune", "parallel", "test"])
+    parser.add_argument("--subjects", type=int, default=16)
+    parser.add_argument("--clips", type=int, default=8, help="clips per subject")
+    parser.add_argument("--size", type=int, default=64, help="frame size and crop size (px)")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--precise-bn", type=int, default=4, help="trainer.precise_bn_batches")
+    parser.add_argument("--trials", type=int, default=8, help="trials per pruning search")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="TPE sampler seeds of the pruning searches")
+    parser.add_argument("--startup-trials", type=int, default=3)
+    parser.add_argument("--warmup-epochs", type=int, default=2)
+    parser.add_argument("--parallel-trials", type=int, default=6)
+    parser.add_argument("--single-threads", type=int, default=1, help="torch threads of the single worker")
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1], help="training seeds of the held-out comparison")
+    args = parser.parse_args()
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = args.out / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    start = time.perf_counter()
+    print(f"{datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} CPUs; scale: {' '.join(scale_overrides(args))}", flush=True)
+    for stage in args.stages:
+        {"prune": stage_prune, "parallel": stage_parallel, "test": stage_test}[stage](args, results)
+    print_tables(args, results)
+    print(f"\nbenchmark wall time: {(time.perf_counter() - start) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
