@@ -274,7 +274,8 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
         # started together do not propose the same trials, and a single worker is reproducible.
         worker = int(study.user_attrs.get("workers_joined", 0))
         study.set_user_attr("workers_joined", worker + 1)
-        study.sampler = optuna.samplers.TPESampler(seed=cfg.sampler_seed + 1000 * worker, multivariate=True, group=True)
+        study.sampler = optuna.samplers.TPESampler(seed=cfg.sampler_seed + 1000 * worker, n_startup_trials=cfg.sampler_startup_trials,
+                                                   multivariate=True, group=True)  # fmt: skip
         study.set_user_attr("test_subjects", sorted({r.subject for r in test_records}))
     progress = Progress(study, cfg.n_trials)
     study.optimize(

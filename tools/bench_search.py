@@ -1,15 +1,15 @@
 """Search benchmark: pruning and parallel workers of ``python -m mer.tune``, and the best sampling on held-out test subjects.
 
-    python tools/bench_search.py                                  # the reduced scale below, about 40 min on 2 busy cores
+    python tools/bench_search.py                                  # the reduced scale below, about 35 min on 2 busy cores
     python tools/bench_search.py --seeds 0 --trials 6 --epochs 4 --parallel-trials 4 --train-seeds 0
-    python tools/bench_search.py --stages test                    # only the held-out comparison (needs the seed-0 search)
+    python tools/bench_search.py --stages parallel --sessions shared   # add the workers-in-one-session rows
 
 Every search is the real command, ``python -m mer.tune search=sampling ...``, run as a subprocess
 with ``OMP_NUM_THREADS=1`` on a reduced synthetic set (``--subjects`` x ``--clips`` clips of
 ``--size`` px, cached in ``--out``/cache) for ``--epochs`` epochs a trial. Three stages, in order:
 
 1. ``prune``: for each sampler seed, the same search (``--trials`` trials, that TPE seed) with
-   ``pruner.name=none`` then ``pruner.name=median`` (``--startup-trials``, ``--warmup-epochs``),
+   ``pruner.name=none`` then with each of ``--pruners`` (``--startup-trials``, ``--warmup-epochs``),
    back to back. Trial-epochs = epochs each trial actually ran (``len(trial.intermediate_values)``
    in the study's storage), summed over the study's trials; best = the study's best validation UF1.
    The seed-0 median search is the default search and runs with ``final_test=true``.
@@ -17,7 +17,9 @@ with ``OMP_NUM_THREADS=1`` on a reduced synthetic set (``--subjects`` x ``--clip
    (seed 0) are enqueued in two fresh studies, so both do the same work; one worker
    (``--single-threads`` torch threads), then two workers started at once on one SQLite storage
    (one thread each); pruning off. Wall time from launch to the N-th finished trial (storage
-   timestamps) and to the exit of the last process.
+   timestamps) and to the exit of the last process. ``--sessions own`` (default) starts each worker
+   in its own session, as if from its own shell: Linux (autogroup) shares the CPU fairly between
+   sessions, so workers started from one session share that session's part of a busy machine.
 3. ``test``: the seed-0 search's best configuration against the default keyframe sampler and
    uniform sampling, each retrained on the search subjects and tested once on the held-out test
    subjects by the search's own :func:`mer.tune.finish` (the same split from
@@ -88,22 +90,25 @@ def study_figures(search_dir: Path) -> dict:
         "best_overrides": None if best is None else best.user_attrs.get("overrides"),
         "fail_reasons": [t.user_attrs.get("fail_reason") for t in finished if t.state == TrialState.FAIL],
         "completions": sorted(t.datetime_complete.timestamp() for t in finished if t.datetime_complete is not None),
+        "mean_trial_s": statistics.mean(t.duration.total_seconds() for t in finished) if finished else None,
     }
 
 
-def launch(command: list[str], log: Path, threads: int) -> subprocess.Popen:
+def launch(command: list[str], log: Path, threads: int, own_session: bool) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=CONFIGS.parent)
+    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=CONFIGS.parent,
+                            start_new_session=own_session)  # fmt: skip
 
 
-def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: int = 1, prepare=None) -> dict:
+def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: int = 1, prepare=None, own_session: bool = False) -> dict:
     """Run ``workers`` processes of the same search at once on a fresh folder; wall times and study figures."""
     shutil.rmtree(search_dir, ignore_errors=True)
     search_dir.mkdir(parents=True)
     if prepare is not None:
         prepare(search_dir)
     start_clock, start = time.time(), time.perf_counter()
-    processes = [launch(tune_command(args, search_dir, *extra), search_dir / f"worker{k}.log", threads) for k in range(workers)]
+    processes = [launch(tune_command(args, search_dir, *extra), search_dir / f"worker{k}.log", threads, own_session)
+                 for k in range(workers)]  # fmt: skip
     codes = [p.wait() for p in processes]
     wall = time.perf_counter() - start
     if any(codes):
@@ -122,16 +127,17 @@ def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: i
 def stage_prune(args, results: dict) -> None:
     pruner = [f"pruner.startup_trials={args.startup_trials}", f"pruner.warmup_epochs={args.warmup_epochs}"]
     for seed in args.seeds:
-        row = {}
-        for name in ("none", "median"):
+        row = results.setdefault("prune", {}).setdefault(str(seed), {})
+        for name in ["none"] + args.pruners:
+            if name in row:  # from an earlier invocation with the same settings
+                continue
             final = "true" if (seed == 0 and name == "median") else "false"
             row[name] = run_search(args, args.out / f"prune_seed{seed}_{name}", f"n_trials={args.trials}", f"sampler_seed={seed}",
                                    f"pruner.name={name}", *pruner, f"final_test={final}")  # fmt: skip
             fig = row[name]
             print(f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
                   f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s", flush=True)  # fmt: skip
-        results.setdefault("prune", {})[str(seed)] = row
-        save(args, results)
+            save(args, results)
 
 
 # ---- stage 2: parallel workers -----------------------------------------------------------------
@@ -162,13 +168,15 @@ def stage_parallel(args, results: dict) -> None:
 
     common = [f"n_trials={args.parallel_trials}", "pruner.name=none", "final_test=false"]
     row = {"configurations": configurations}
+    own = args.sessions == "own"
     for workers, threads in ((1, args.single_threads), (2, 1)):
-        fig = run_search(args, args.out / f"parallel_{workers}", *common, workers=workers, threads=threads, prepare=enqueue)
+        fig = run_search(args, args.out / f"parallel_{args.sessions}_{workers}", *common, workers=workers, threads=threads,
+                         prepare=enqueue, own_session=own)  # fmt: skip
         fig["threads"] = threads
         row[str(workers)] = fig
         print(f"{workers} worker(s) x {threads} thread(s): {fig['trials']} trials, {fig['trial_epochs']} trial-epochs, "
               f"N-th trial at {fig['wall_to_n_s']:.0f} s, exit at {fig['wall_s']:.0f} s", flush=True)  # fmt: skip
-    results["parallel"] = row
+    results[f"parallel_{args.sessions}"] = row
     save(args, results)
 
 
@@ -221,32 +229,31 @@ def fmt(value, spec=".3f") -> str:
 
 def print_tables(args, results: dict) -> None:
     if "prune" in results:
-        print(f"\nPruning: {args.trials} trials x {args.epochs} epochs, median pruner (startup_trials {args.startup_trials}, "
-              f"warmup_epochs {args.warmup_epochs}) vs none, same TPE seed")  # fmt: skip
-        print("| sampler seed | trial-epochs none | trial-epochs median | median / none | pruned trials | best val UF1 none | best val UF1 median | wall s none / median |")
-        print("|---|---|---|---|---|---|---|---|")
-        ratios, bests = [], {"none": [], "median": []}
-        for seed, row in results["prune"].items():
-            a, b = row["none"], row["median"]
-            ratios.append(b["trial_epochs"] / a["trial_epochs"])
-            for k in bests:
-                bests[k].append(row[k]["best_val_uf1"])
-            print(f"| {seed} | {a['trial_epochs']} | {b['trial_epochs']} | {ratios[-1]:.0%} | {b['pruned']} / {b['trials']} | "
-                  f"{fmt(a['best_val_uf1'])} | {fmt(b['best_val_uf1'])} | {a['wall_s']:.0f} / {b['wall_s']:.0f} |")  # fmt: skip
+        pruners = [p for p in ("median", "halving", "hyperband") if any(p in row for row in results["prune"].values())]
+        print(f"\nPruning: {args.trials} trials x {args.epochs} epochs, each pruner (startup_trials {args.startup_trials}, "
+              f"warmup_epochs {args.warmup_epochs}) against none, same TPE seed")  # fmt: skip
+        print("| sampler seed | pruner | trial-epochs none | trial-epochs pruned | pruned / none | pruned trials | best val UF1 none | best val UF1 pruned | wall s none / pruned |")
+        print("|---|---|---|---|---|---|---|---|---|")
         mean = lambda xs: statistics.mean(x for x in xs if x is not None)  # noqa: E731
-        epochs = {k: mean([r[k]["trial_epochs"] for r in results["prune"].values()]) for k in ("none", "median")}
-        print(f"| mean | {epochs['none']:.1f} | {epochs['median']:.1f} | {statistics.mean(ratios):.0%} | | "
-              f"{mean(bests['none']):.3f} | {mean(bests['median']):.3f} | |")  # fmt: skip
-    if "parallel" in results:
-        row = results["parallel"]
-        one, two = row["1"], row["2"]
+        for name in pruners:
+            rows = [(seed, row["none"], row[name]) for seed, row in results["prune"].items() if name in row and "none" in row]
+            for seed, a, b in rows:
+                print(f"| {seed} | {name} | {a['trial_epochs']} | {b['trial_epochs']} | {b['trial_epochs'] / a['trial_epochs']:.0%} | "
+                      f"{b['pruned']} / {b['trials']} | {fmt(a['best_val_uf1'])} | {fmt(b['best_val_uf1'])} | {a['wall_s']:.0f} / {b['wall_s']:.0f} |")  # fmt: skip
+            print(f"| mean | {name} | {mean([a['trial_epochs'] for _, a, _ in rows]):.1f} | {mean([b['trial_epochs'] for _, _, b in rows]):.1f} | "
+                  f"{mean([b['trial_epochs'] / a['trial_epochs'] for _, a, b in rows]):.0%} | | {mean([a['best_val_uf1'] for _, a, _ in rows]):.3f} | "
+                  f"{mean([b['best_val_uf1'] for _, _, b in rows]):.3f} | |")  # fmt: skip
+    runs = [(s, results[f"parallel_{s}"]) for s in ("own", "shared") if f"parallel_{s}" in results]
+    if runs:
         print(f"\nParallel: the same {args.parallel_trials} enqueued configurations x {args.epochs} epochs, pruning off, one SQLite storage")
-        print("| workers | torch threads each | trials run | trial-epochs | s to N-th trial | s to exit |")
-        print("|---|---|---|---|---|---|")
-        for k, fig in (("1", one), ("2", two)):
-            print(f"| {k} | {fig['threads']} | {fig['trials']} | {fig['trial_epochs']} | {fig['wall_to_n_s']:.0f} | {fig['wall_s']:.0f} |")
-        print(f"2 workers / 1 worker wall time: {two['wall_to_n_s'] / one['wall_to_n_s']:.2f} to the N-th trial, "
-              f"{two['wall_s'] / one['wall_s']:.2f} to exit")  # fmt: skip
+        print("| workers' sessions | workers | torch threads each | trials run | trial-epochs | mean s / trial | s to N-th trial | s to exit | 2 / 1 workers (N-th trial, exit) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for sessions, row in runs:
+            one, two = row["1"], row["2"]
+            for k, fig in (("1", one), ("2", two)):
+                ratio = f"{two['wall_to_n_s'] / one['wall_to_n_s']:.2f}, {two['wall_s'] / one['wall_s']:.2f}" if k == "2" else ""
+                print(f"| {sessions} | {k} | {fig['threads']} | {fig['trials']} | {fig['trial_epochs']} | {fmt(fig.get('mean_trial_s'), '.1f')} | "
+                      f"{fig['wall_to_n_s']:.0f} | {fig['wall_s']:.0f} | {ratio} |")  # fmt: skip
     if "test" in results:
         rows = results["test"]["rows"]
         seeds = sorted({s for r in rows.values() for s in r["seeds"]}, key=int)
@@ -273,10 +280,14 @@ def main() -> None:
     parser.add_argument("--precise-bn", type=int, default=4, help="trainer.precise_bn_batches")
     parser.add_argument("--trials", type=int, default=8, help="trials per pruning search")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="TPE sampler seeds of the pruning searches")
+    parser.add_argument("--pruners", nargs="+", default=["median", "halving"], choices=["median", "halving", "hyperband"])
     parser.add_argument("--startup-trials", type=int, default=3)
     parser.add_argument("--warmup-epochs", type=int, default=2)
     parser.add_argument("--parallel-trials", type=int, default=6)
     parser.add_argument("--single-threads", type=int, default=1, help="torch threads of the single worker")
+    parser.add_argument("--sessions", choices=["own", "shared"], default="own",
+                        help="own: each worker in its own session, as if started from its own shell (Linux schedules "
+                             "CPU fairly between sessions, autogroup); shared: all in the benchmark's session")  # fmt: skip
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1], help="training seeds of the held-out comparison")
     args = parser.parse_args()
     args.out = args.out.resolve()
