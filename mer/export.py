@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mer.evaluate import load_model
-from mer.scoring.models import OUTPUTS, ExportWrapper, load_scoring_model
+from mer.scoring.models import OUTPUTS, ExportWrapper, load_scoring_model, probabilities
 
 log = logging.getLogger("mer.export")
 
@@ -66,8 +66,7 @@ def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None 
     check = torch.randn(batch + 1, 3, t, s, s, generator=torch.Generator().manual_seed(1))
     exported = load_scoring_model(output, torch.device("cpu"))(check)
     with torch.no_grad():
-        emotion, clip_aus, frame_aus, _ = wrapper(check)
-    reference = {"emotion": torch.softmax(emotion, 1).numpy(), "clip_aus": torch.sigmoid(clip_aus).numpy()}
+        reference = probabilities(*wrapper(check)[:3])
     gap = max(float(np.abs(exported[k] - reference[k]).max()) if reference[k].size else 0.0 for k in reference)
     if gap > tolerance:  # no file that does not match is left behind
         output.unlink(missing_ok=True)

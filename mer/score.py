@@ -35,8 +35,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from mer.data.video import VIDEO_SUFFIXES
-from mer.scoring.outputs import ResultWriter, merge_parts, shard_path
 from mer.scoring.jobs import VideoJobs
+from mer.scoring.outputs import ResultWriter, merge_parts, shard_path
 from mer.scoring.pipeline import VideoPlan, is_frame_folder
 from mer.scoring.spotting import SpottingConfig
 
@@ -97,10 +97,7 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
     return None
 
 
-# ---- the workers ---------------------------------------------------------------------------------
-
-
-# ---- the main process ------------------------------------------------------------------------------
+# ---- the main process (the workers' dataset is mer.scoring.jobs.VideoJobs) ------------------------------------------------------------------------------
 
 
 def columns(model: ScoringModel) -> tuple[list[str], list[str]]:
@@ -187,6 +184,7 @@ def score(cfg: DictConfig) -> dict:
     """Score the inputs; returns counts (ok, no_face, no_event, error, skipped)."""
     from mer.data.build import build_clip_sampler
     from mer.data.formats import read_annotations
+    from mer.data.synthetic.cache import default_cache_dir
     from mer.engine.trainer import select_device
     from mer.scoring.models import load_scoring_model
 
@@ -214,7 +212,7 @@ def score(cfg: DictConfig) -> dict:
     log.info("%d videos (%d already done) -> %s", len(videos), skipped, output)
     scorer = Scorer(model, writer, device, int(cfg.batch_size), frames_output is not None)
     if todo:
-        cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else Path(os.environ.get("MER_CACHE") or Path.home() / ".cache" / "mer") / "score"
+        cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir() / "score"
         jobs = VideoJobs(todo, sampler=build_clip_sampler(model.config.clip_sampler), size=int(model.config.data.crop_size),
                          face=OmegaConf.to_container(cfg.face, resolve=True),
                          spotting=SpottingConfig(**OmegaConf.to_container(cfg.spotting, resolve=True)),

@@ -126,8 +126,13 @@ def make_pruner(cfg: DictConfig) -> optuna.pruners.BasePruner:
     raise ValueError(f"unknown pruner {name!r}; valid choices: halving, hyperband, median, none")
 
 
+def default_storage_url(search_dir: Path) -> str:
+    """The study's SQLite file in the search folder, where ``storage=null`` puts it."""
+    return f"sqlite:///{(search_dir / 'study.db').resolve()}"
+
+
 def make_storage(cfg: DictConfig, search_dir: Path) -> optuna.storages.BaseStorage:
-    url = cfg.storage or f"sqlite:///{(search_dir / 'study.db').resolve()}"
+    url = cfg.storage or default_storage_url(search_dir)
     # Heartbeats let a trial whose process was killed be marked failed (and retried) instead of
     # staying "running" for ever.
     if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # optuna >= 4.9 renamed it

@@ -49,6 +49,8 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from mer.tune import default_storage_url
+
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STUDY = "mer-sampling"  # mer.tune's study name for search=sampling
 BASELINES = {"keyframe (default)": [], "uniform": ["clip_sampler=uniform"]}
@@ -68,13 +70,9 @@ def tune_command(args, search_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "mer.tune", "search=sampling", *scale_overrides(args), *extra, f"hydra.run.dir={search_dir}"]
 
 
-def storage_url(search_dir: Path) -> str:
-    return f"sqlite:///{(search_dir / 'study.db').resolve()}"
-
-
 def study_figures(search_dir: Path) -> dict:
     """Trial counts, trial-epochs and the best validation UF1 from the study's storage."""
-    study = optuna.load_study(study_name=STUDY, storage=storage_url(search_dir))
+    study = optuna.load_study(study_name=STUDY, storage=default_storage_url(search_dir))
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state.is_finished()]
     completed = [t for t in finished if t.state == TrialState.COMPLETE]
@@ -162,7 +160,7 @@ def stage_parallel(args, results: dict) -> None:
     configurations = random_configurations(args.parallel_trials)
 
     def enqueue(search_dir: Path) -> None:
-        study = optuna.create_study(study_name=STUDY, storage=storage_url(search_dir), direction="maximize")
+        study = optuna.create_study(study_name=STUDY, storage=default_storage_url(search_dir), direction="maximize")
         for params in configurations:
             study.enqueue_trial(params)
 
@@ -193,7 +191,7 @@ def stage_test(args, results: dict) -> None:
     torch.set_num_threads(1)  # as the searches' workers
     search_dir = args.out / "prune_seed0_median"
     summary = json.loads((search_dir / "final" / "summary.json").read_text())
-    study = optuna.load_study(study_name=STUDY, storage=storage_url(search_dir))
+    study = optuna.load_study(study_name=STUDY, storage=default_storage_url(search_dir))
     configs = {"best of the search": summary["overrides"]} | BASELINES
     rows = {name: {"overrides": overrides, "seeds": {}} for name, overrides in configs.items()}
     rows["best of the search"]["seeds"]["0"] = {"uf1": summary["test_uf1"], "uar": summary["test_uar"], "clips": summary["test_clips"]}

@@ -20,12 +20,13 @@ Decord is the default reader, with two known defects guarded here:
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -407,7 +408,7 @@ def open_video(
 
 def write_video(
     path: str | os.PathLike,
-    frames: np.ndarray | Sequence[np.ndarray],
+    frames: np.ndarray | Iterable[np.ndarray],
     fps: float,
     *,
     codec: str = "libx264",
@@ -418,13 +419,19 @@ def write_video(
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
 ) -> Path:
-    """Encode RGB uint8 frames (T, H, W, 3) to a video file with PyAV (H.264 by default)."""
+    """Encode RGB uint8 frames (T, H, W, 3) to a video file with PyAV (H.264 by default).
+
+    ``frames`` may be any iterable (a generator streams: frames are encoded as they come).
+    """
     import av
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = list(frames)
-    height, width = frames[0].shape[:2]
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    height, width = first.shape[:2]
     rate = Fraction(fps).limit_denominator(1001) if not float(fps).is_integer() else int(fps)
     with av.open(str(path), "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=rate)
@@ -438,7 +445,7 @@ def write_video(
             opts["x265-params"] = "log-level=error"
         opts.update(options or {})
         stream.options = opts
-        for image in frames:
+        for image in itertools.chain([first], frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)

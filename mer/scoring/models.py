@@ -41,8 +41,9 @@ class ScoringModel:
         return self.run(clips)
 
 
-def _probabilities(emotion, clip_aus, frame_aus) -> dict[str, np.ndarray]:
-    emotion, clip_aus, frame_aus = (torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a).float() for a in (emotion, clip_aus, frame_aus))
+def probabilities(emotion, clip_aus, frame_aus) -> dict[str, np.ndarray]:
+    """Logits (tensors or arrays) -> ``emotion`` softmax, ``clip_aus`` and ``frame_aus`` sigmoid, as numpy."""
+    emotion, clip_aus, frame_aus = (torch.as_tensor(a).float() for a in (emotion, clip_aus, frame_aus))
     return {
         "emotion": torch.softmax(emotion, dim=1).numpy(),
         "clip_aus": torch.sigmoid(clip_aus).numpy(),
@@ -82,7 +83,7 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
 
             def run(clips: torch.Tensor) -> dict[str, np.ndarray]:
                 emotion, clip_aus, frame_aus, _ = session.run(None, {"clip": clips.cpu().numpy()})
-                return _probabilities(emotion, clip_aus, frame_aus)
+                return probabilities(emotion, clip_aus, frame_aus)
 
             kind = "onnx"
         else:
@@ -91,7 +92,7 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
             @torch.no_grad()
             def run(clips: torch.Tensor) -> dict[str, np.ndarray]:
                 emotion, clip_aus, frame_aus, _ = module(clips.to(device))
-                return _probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
+                return probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
 
             kind = "torchscript"
         return ScoringModel(run, config, list(meta["class_names"]), [int(a) for a in meta["au_names"]], kind)
@@ -105,6 +106,6 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
     def run(clips: torch.Tensor) -> dict[str, np.ndarray]:
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
             emotion, clip_aus, frame_aus, _ = wrapper(clips.to(device, non_blocking=True))
-        return _probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
+        return probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
 
     return ScoringModel(run, config, names, aus, "eager", {"module": model})

@@ -179,3 +179,20 @@ def test_probe_is_cached_per_file_version(tmp_path):
     assert video_module._probe_cached.cache_info().hits == 1
     index_video(path, 15)  # rewritten: a new size/mtime is a new cache key
     assert count_frames(path) == 15
+
+
+def test_write_video_streams_a_generator_and_refuses_no_frames(tmp_path):
+    made = []
+
+    def frames():
+        for i in range(12):
+            made.append(i)
+            yield index_frame(i)
+
+    path = write_video(tmp_path / "gen.mp4", frames(), 30, crf=10)
+    assert made == list(range(12))
+    with open_video(path, "pyav") as source:
+        assert [read_index(f) for f in source.get_frames(range(12))] == list(range(12))
+    with pytest.raises(ValueError, match=r"empty\.mp4: no frames to write"):
+        write_video(tmp_path / "empty.mp4", iter([]), 30)
+    assert not (tmp_path / "empty.mp4").exists()

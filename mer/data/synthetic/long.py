@@ -16,7 +16,6 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -27,6 +26,7 @@ from mer.data.synthetic.draw import render_face
 from mer.data.synthetic.emotions import PROTOTYPES, sample_aus
 from mer.data.synthetic.face import sample_identity
 from mer.data.synthetic.render import Blink, Canvas, Event, Nuisance, iter_video, sample_blinks
+from mer.data.video import write_video
 
 MIN_GAP_S = 1.0  # between one event's offset and the next one's onset
 EDGE_S = 0.5  # no event starts or ends closer than this to the video's ends
@@ -138,8 +138,6 @@ def write_long_video(
     Frames are streamed to the encoder, so memory does not grow with the length (a 10-minute
     640x360 video at 30 fps is fine).
     """
-    import av
-
     nuisance = Nuisance() if nuisance is None else nuisance
     n_frames = int(round(seconds * fps))
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
@@ -160,19 +158,8 @@ def write_long_video(
     if width % 2 or height % 2:
         raise ValueError(f"frame {width}x{height}: yuv420p needs even sides")
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rate = int(fps) if float(fps).is_integer() else Fraction(fps).limit_denominator(1001)
     frames = iter_video(layers, events, n_frames, fps, amplitude=amplitude, blinks=blinks, nuisance=nuisance, canvas=place, rng=rng)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf)} if codec in ("libx264", "libx265") else {}
-        for image in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    path = write_video(path, frames, fps, codec=codec, crf=crf)  # streamed: one frame at a time
 
     truth = [TrueEvent(e.onset, e.apex, e.offset, e.emotion, format_aus(e.aus)) for e in events]
     info = LongVideoInfo(fps=float(fps), n_frames=n_frames, width=width, height=height, face=(*face_xy, size),
