@@ -145,6 +145,8 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
     """
     cfg = resolve_config(cfg)
     device = select_device(cfg.device)
+    if cfg.trainer.get("threads"):  # process-wide, as torch.set_num_threads is
+        torch.set_num_threads(int(cfg.trainer.threads))
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     dist.init_from_env(device)

@@ -80,10 +80,16 @@ def make_eval_cfg(annotations: Path, checkpoint: Path):
                                               "split=test", "num_workers=0"])  # fmt: skip
 
 
-def test_ablation_without_au_head(tiny_set, tmp_path):
+def test_ablation_without_au_head_and_a_thread_count(tiny_set, tmp_path):
     from mer.train import run
 
-    result = run(make_cfg(tiny_set, "model.au_head=false", "trainer.epochs=1"), tmp_path)
+    threads, seen = torch.get_num_threads(), []
+    try:
+        result = run(make_cfg(tiny_set, "model.au_head=false", "trainer.epochs=1", f"trainer.threads={threads + 1}"), tmp_path,
+                     on_epoch=lambda fold, epoch, record: seen.append(torch.get_num_threads()))  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [threads + 1]
     assert "au_f1" not in result
     assert not any(c.startswith("p_AU") for c in pd.read_csv(tmp_path / "predictions.csv").columns)
 
