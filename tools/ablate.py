@@ -7,8 +7,8 @@
 
 Each condition x seed is one ``python -m mer.train cv=kfold ...`` run in
 ``<out>/<study>/<condition>/seed<k>/``; a finished run (its metrics.json exists) is not redone, so the
-command can be stopped and restarted. The table gives pooled 5-fold test UF1 and UAR, and the recall
-of the two smallest classes (by support), as mean ± std over seeds; and the test UF1 of the single
+command can be stopped and restarted. The table gives pooled 5-fold test UF1 and UAR, the recall
+of the two smallest classes (by support) and the clip-level AU F1, as mean ± std over seeds; and the test UF1 of the single
 folds (mean ± std over every fold of every seed), which shows how noisy one split is.
 """
 
@@ -52,9 +52,9 @@ def run_dir(out: Path, study: str, condition: str, seed: int) -> Path:
 
 
 def summarise(out: Path, study: str, seeds: list[int]) -> str:
-    lines = [f"| {study} | UF1 | UAR | recall, 2 smallest classes | UF1 of single folds | runs |", "|---|---|---|---|---|---|"]
+    lines = [f"| {study} | UF1 | UAR | recall, 2 smallest classes | AU F1 | UF1 of single folds | runs |", "|---|---|---|---|---|---|---|"]
     for condition in STUDIES[study]:
-        uf1, uar, minority, folds = [], [], [], []
+        uf1, uar, minority, au_f1, folds = [], [], [], [], []
         for seed in seeds:
             path = run_dir(out, study, condition, seed) / "metrics.json"
             if not path.exists():
@@ -64,12 +64,14 @@ def summarise(out: Path, study: str, seeds: list[int]) -> str:
             uar.append(m["uar"])
             per_class = sorted(m["per_class"].values(), key=lambda c: c["support"])[:2]
             minority.append(np.mean([c["recall"] or 0.0 for c in per_class]))
+            if "au_f1" in m:  # FER-only models predict no AUs
+                au_f1.append(m["au_f1"])
             folds.extend(f["test_uf1"] for f in m.get("folds", []))
         if not uf1:
             continue
         cell = lambda v: f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}" if len(v) > 1 else f"{100 * v[0]:.1f}"  # noqa: E731
         # The spread of single folds' test UF1 (about 60 clips each) shows the noise of one split.
-        lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(folds) if folds else '-'} | {len(uf1)} |")
+        lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(au_f1) if au_f1 else '-'} | {cell(folds) if folds else '-'} | {len(uf1)} |")
     return "\n".join(lines)
 
 
