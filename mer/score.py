@@ -97,7 +97,7 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
     return None
 
 
-# ---- the main process (the workers' dataset is mer.scoring.jobs.VideoJobs) ------------------------------------------------------------------------------
+# ---- the main process (the workers' dataset is mer.scoring.jobs.VideoJobs) ---------------------
 
 
 def columns(model: ScoringModel) -> tuple[list[str], list[str]]:

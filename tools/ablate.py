@@ -69,9 +69,10 @@ def summarise(out: Path, study: str, seeds: list[int]) -> str:
             folds.extend(f["test_uf1"] for f in m.get("folds", []))
         if not uf1:
             continue
-        cell = lambda v: f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}" if len(v) > 1 else f"{100 * v[0]:.1f}"  # noqa: E731
+        def cell(v: list[float]) -> str:  # mean ± std over runs; one run alone; "-" when there is none
+            return "-" if not v else f"{100 * v[0]:.1f}" if len(v) == 1 else f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}"
         # The spread of single folds' test UF1 (about 60 clips each) shows the noise of one split.
-        lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(au_f1) if au_f1 else '-'} | {cell(folds) if folds else '-'} | {len(uf1)} |")
+        lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(au_f1)} | {cell(folds)} | {len(uf1)} |")
     return "\n".join(lines)
 
 
