@@ -8,8 +8,9 @@
 Each condition x seed is one ``python -m mer.train cv=kfold ...`` run in
 ``<out>/<study>/<condition>/seed<k>/``; a finished run (its metrics.json exists) is not redone, so the
 command can be stopped and restarted. The table gives pooled 5-fold test UF1 and UAR, the recall
-of the two smallest classes (by support) and the clip-level AU F1, as mean ± std over seeds; and the test UF1 of the single
-folds (mean ± std over every fold of every seed), which shows how noisy one split is.
+of the two smallest classes (by support) and the clip-level AU F1, as mean ± std over seeds; and
+the test UF1 of the single folds (mean ± std over every fold of every seed), which shows how noisy
+one split is.
 """
 
 from __future__ import annotations
@@ -51,6 +52,15 @@ def run_dir(out: Path, study: str, condition: str, seed: int) -> Path:
     return out / study / condition.replace(" ", "_").replace("+", "p").replace(",", "") / f"seed{seed}"
 
 
+def cell(values: list[float]) -> str:
+    """A table cell in percent: mean ± std over runs, the value of a single run, "-" for none."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{100 * values[0]:.1f}"
+    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
+
+
 def summarise(out: Path, study: str, seeds: list[int]) -> str:
     lines = [f"| {study} | UF1 | UAR | recall, 2 smallest classes | AU F1 | UF1 of single folds | runs |", "|---|---|---|---|---|---|---|"]
     for condition in STUDIES[study]:
@@ -69,8 +79,6 @@ def summarise(out: Path, study: str, seeds: list[int]) -> str:
             folds.extend(f["test_uf1"] for f in m.get("folds", []))
         if not uf1:
             continue
-        def cell(v: list[float]) -> str:  # mean ± std over runs; one run alone; "-" when there is none
-            return "-" if not v else f"{100 * v[0]:.1f}" if len(v) == 1 else f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f}"
         # The spread of single folds' test UF1 (about 60 clips each) shows the noise of one split.
         lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(au_f1)} | {cell(folds)} | {len(uf1)} |")
     return "\n".join(lines)
