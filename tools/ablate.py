@@ -43,6 +43,8 @@ STUDIES: dict[str, dict[str, list[str]]] = {
         "cri + phased": ["loss=cri", "schedule=phased"],
         # beyond the five: the phased schedule also moving the sampling to class-balanced
         "cri + phased + balanced sampling": ["loss=cri", "schedule=phased", "schedule.sampling=1.0"],
+        # CRI's s = 30 cosine logits may outweigh the AU loss on the shared backbone: 3x the AU weight
+        "cri + phased + AU weight 3": ["loss=cri", "schedule=phased", "loss.au_weight=3"],
     },
 }
 COMMON = ["cv=kfold", "cv.folds=5", "trainer.progress=false"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score, roc_auc_score
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> dict:
@@ -40,17 +40,26 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_cla
 
 
 def au_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) -> dict:
-    """F1 per AU on clip-level predictions (``y_score`` probabilities (N, K)) and their mean.
+    """F1 per AU on clip-level predictions (``y_score`` probabilities (N, K)) and their mean, and
+    the ROC AUC per AU and its mean.
 
-    The mean is over AUs that occur in the truth (an AU never present has no F1 to speak of).
+    F1 is at ``threshold``; the AUC needs none: 0.5 means the score does not rank clips with the
+    AU above clips without it at all, which F1 = 0 alone cannot tell from a score that ranks well
+    but stays under the threshold. Means are over AUs that occur in the truth (an AU never present
+    has no F1 to speak of); an AU present in every clip has no AUC either (NaN, not in the mean).
     """
     y_true = np.asarray(y_true) > 0.5
-    y_pred = np.asarray(y_score) >= threshold
+    y_score = np.asarray(y_score, dtype=float)
+    y_pred = y_score >= threshold
     if y_true.size == 0:
-        return {"au_f1": 0.0, "per_au_f1": []}
+        return {"au_f1": 0.0, "per_au_f1": [], "au_auc": float("nan"), "per_au_auc": []}
     per_au = f1_score(y_true, y_pred, average=None, zero_division=0.0)
     occurs = y_true.any(axis=0)
+    ranked = occurs & ~y_true.all(axis=0)  # both kinds of clip present: an AUC exists
+    auc = [float(roc_auc_score(y_true[:, k], y_score[:, k])) if r else float("nan") for k, r in enumerate(ranked)]
     return {
         "au_f1": float(per_au[occurs].mean()) if occurs.any() else 0.0,
         "per_au_f1": [float(v) if o else float("nan") for v, o in zip(per_au, occurs)],
+        "au_auc": float(np.nanmean(auc)) if ranked.any() else float("nan"),
+        "per_au_auc": auc,
     }

@@ -38,14 +38,17 @@ def write_json(path: Path, data: dict) -> Path:
 def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[str]) -> dict:
     """Per-class and per-AU lists turned into name-keyed tables."""
     out = {k: metrics[k] for k in ("uf1", "uar", "accuracy") if k in metrics}
-    if "au_f1" in metrics:
-        out["au_f1"] = metrics["au_f1"]
+    for key in ("au_f1", "au_auc"):
+        if key in metrics:
+            out[key] = metrics[key]
     out["per_class"] = {
         name: {"f1": metrics["per_class_f1"][i], "recall": metrics["per_class_recall"][i], "support": metrics["support"][i]}
         for i, name in enumerate(class_names)
     }
     if metrics.get("per_au_f1"):
         out["per_au"] = {f"AU{au}": f1 for au, f1 in zip(au_names, metrics["per_au_f1"])}
+    if metrics.get("per_au_auc"):
+        out["per_au_auc"] = {f"AU{au}": auc for au, auc in zip(au_names, metrics["per_au_auc"])}
     out["confusion"] = metrics["confusion"]
     return out
 

@@ -47,3 +47,22 @@ def test_au_f1_per_au_and_mean_over_occurring_aus():
     assert m["per_au_f1"][0] == pytest.approx(2 / 3) and m["per_au_f1"][1] == pytest.approx(1.0)
     assert np.isnan(m["per_au_f1"][2])  # AU 3 never occurs: no F1, not in the mean
     assert m["au_f1"] == pytest.approx((2 / 3 + 1.0) / 2)
+
+
+def test_au_auc_tells_a_well_ranked_low_score_from_no_signal():
+    y_true = np.array([[1, 1, 1, 0], [1, 0, 1, 0], [0, 1, 1, 0], [0, 0, 1, 0]])
+    y_score = np.array(
+        [
+            [0.40, 0.3, 0.9, 0.1],  # AU A: positives score 0.40 and 0.30, above the negatives,
+            [0.30, 0.1, 0.9, 0.1],  # yet all under the threshold: F1 0 but AUC 1
+            [0.20, 0.2, 0.9, 0.1],  # AU B: each positive above one negative, below the other
+            [0.10, 0.4, 0.9, 0.1],
+        ]
+    )
+    m = au_metrics(y_true, y_score)
+    assert m["per_au_f1"][0] == 0.0 and m["per_au_auc"][0] == pytest.approx(1.0)
+    # AU B: positives 0.3, 0.2; negatives 0.1, 0.4 -> pairs won: (0.3>0.1, 0.2>0.1) of 4 = 0.5
+    assert m["per_au_auc"][1] == pytest.approx(0.5)
+    assert np.isnan(m["per_au_auc"][2])  # present in every clip: nothing to rank against
+    assert np.isnan(m["per_au_auc"][3])  # never present
+    assert m["au_auc"] == pytest.approx(0.75)  # mean over the AUs that have an AUC

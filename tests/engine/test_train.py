@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -58,11 +59,18 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
         assert (run_dir / name).stat().st_size > 0, name
     assert any((run_dir / "tensorboard" / "fold0").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert {"uf1", "uar", "accuracy", "au_f1", "per_class", "per_au", "folds"} <= set(metrics)
+    assert {"uf1", "uar", "accuracy", "au_f1", "au_auc", "per_class", "per_au", "per_au_auc", "folds"} <= set(metrics)
     assert metrics["uf1"] == pytest.approx(result["uf1"]) and len(metrics["per_class"]) == 7
     predictions = pd.read_csv(run_dir / "predictions.csv")
     assert {"clip", "subject", "true", "predicted", "p_happiness", "p_AU12"} <= set(predictions.columns)
     assert np.allclose(predictions.filter(like="p_").iloc[:, :7].sum(axis=1), 1.0, atol=1e-4)
+    # tools/au_auc.py recomputes the per-AU AUC from predictions.csv and the annotations: the same figures
+    spec = importlib.util.spec_from_file_location("au_auc", CONFIGS.parent / "tools" / "au_auc.py")
+    au_auc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(au_auc)
+    saved = [np.nan if v is None else v for v in metrics["per_au_auc"].values()]
+    assert not np.isnan(saved).all()
+    assert np.allclose(au_auc.run_auc(run_dir)[1]["per_au_auc"], saved, atol=1e-3, equal_nan=True)
     # test subjects were never trained on
     ckpt = load_checkpoint(run_dir / "best.pt")
     assert ckpt["class_names"][0] == "happiness" and len(ckpt["au_names"]) == 16
