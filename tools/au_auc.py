@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         shown = [au for au in aus if not args.aus or au in args.aus]
         if not lines:
-            lines.append("| run | " + " | ".join(f"AU{au}" for au in shown) + " | mean AUC | AU F1 |")
+            lines.append("| run | " + " | ".join(f"AU{au}" for au in shown) + " | mean AUC (all AUs) | AU F1 (all AUs) |")
             lines.append("|---" * (len(shown) + 3) + "|")
         auc = dict(zip(aus, m["per_au_auc"]))
         cells = ["-" if np.isnan(auc[au]) else f"{auc[au]:.2f}" for au in shown]

@@ -10,7 +10,10 @@ pooled over folds give UF1 (macro F1) and UAR (mean per-class recall) as MEGC de
 The goal for the default settings: well above chance (1/7) and clearly below perfect
 (UF1 about 0.3-0.75). Also printed: the same model from the onset frame alone (no expression:
 should be near chance) and how well a neutral frame tells subjects apart (identity is learnable,
-so subject-independent splits matter).
+so subject-independent splits matter). With ``--aus``: the same linear probe per AU (one
+class-balanced logistic regression each, AU present or not), out-of-fold ROC AUC by subject: how
+visible each AU is in the apex-onset difference, to compare with a trained model's per-AU AUC
+(metrics.json ``per_au_auc``, tools/au_auc.py).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, f1_score
+from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -39,10 +42,10 @@ def grey(frame: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA)
 
 
-def load_features(annotations: Path, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """(difference features, onset features, labels, subjects, class names) for every clip."""
+def load_features(annotations: Path, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[frozenset[int]]]:
+    """(difference features, onset features, labels, subjects, class names, AUs) for every clip."""
     records = read_annotations(annotations, format="dfme")
-    diffs, onsets, labels, subjects = [], [], [], []
+    diffs, onsets, labels, subjects, aus = [], [], [], [], []
     for r in records:
         with open_video(r.path, "pyav", expected_frames=r.n_frames, fps=r.fps) as source:
             onset, apex = source.get_frames([r.onset, r.apex])
@@ -51,8 +54,9 @@ def load_features(annotations: Path, side: int) -> tuple[np.ndarray, np.ndarray,
         onsets.append(o.ravel())
         labels.append(r.label)
         subjects.append(r.subject)
+        aus.append(r.au_numbers)
     classes = ["happiness", "sadness", "anger", "contempt", "fear", "disgust", "surprise"]
-    return np.array(diffs), np.array(onsets), np.array(labels), np.array(subjects), classes
+    return np.array(diffs), np.array(onsets), np.array(labels), np.array(subjects), classes, aus
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, folds: int, c: float) -> np.ndarray:
@@ -66,6 +70,16 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, fold
     return pred
 
 
+def au_probe_auc(x: np.ndarray, present: np.ndarray, groups: np.ndarray, folds: int, c: float) -> float:
+    """Out-of-fold ROC AUC of a class-balanced linear probe for one AU, folds by subject."""
+    score = np.empty(len(present))
+    for train, test in GroupKFold(n_splits=folds).split(x, present, groups):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
+        model.fit(x[train], present[train])
+        score[test] = model.predict_proba(x[test])[:, 1]
+    return float(roc_auc_score(present, score))
+
+
 def scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {"uf1": float(f1_score(y, pred, average="macro")), "uar": float(balanced_accuracy_score(y, pred))}
 
@@ -77,6 +91,7 @@ def main() -> int:
     parser.add_argument("--side", type=int, default=28, help="side of the downsampled difference image")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--c", type=float, default=0.01, help="inverse L2 strength of the logistic regression")
+    parser.add_argument("--aus", action="store_true", help="also the per-AU linear probe's ROC AUC")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -90,7 +105,7 @@ def main() -> int:
         annotations = ensure_dataset(**typed)
     else:
         annotations = args.annotations
-    x, onsets, y, subjects, classes = load_features(annotations, args.side)
+    x, onsets, y, subjects, classes, aus = load_features(annotations, args.side)
     prepared = time.perf_counter() - started
 
     pred = cross_validate(x, y, subjects, args.folds, args.c)
@@ -108,6 +123,12 @@ def main() -> int:
     print("  per-class F1: " + ", ".join(f"{c} {f:.2f} (n={n})" for c, f, n in zip(classes, per_class, counts)))
     print(f"onset frame only (no expression): UF1 {blind['uf1']:.3f}  UAR {blind['uar']:.3f}")
     print(f"subject identified from a neutral frame: accuracy {identity:.3f} (chance {1 / len(np.unique(subjects)):.3f})")
+    if args.aus:
+        print("per-AU linear probe on the same features, out-of-fold ROC AUC by subject (AUs in >= 5 clips):")
+        for au in sorted(set().union(*aus)):
+            present = np.array([au in a for a in aus])
+            if present.sum() >= 5:
+                print(f"  AU{au}: {au_probe_auc(x, present, subjects, args.folds, args.c):.2f} (n={int(present.sum())})")
     meta = json.loads((Path(annotations).parent / "meta.json").read_text())
     print("settings: " + " ".join(f"{k}={v}" for k, v in meta["settings"].items()))
     return 0
