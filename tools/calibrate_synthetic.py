@@ -80,6 +80,20 @@ def au_probe_auc(x: np.ndarray, present: np.ndarray, groups: np.ndarray, folds: 
     return float(roc_auc_score(present, score))
 
 
+def au_pixel_change(au: str, size: int, amplitude: float, subjects: int = 3) -> float:
+    """Grey levels changed, summed over the frame, by one AU at full intensity on a still face
+    (no nuisances), mean over the first ``subjects`` faces: how strongly the generator renders it."""
+    from mer.data.synthetic.generator import subject_layers
+    from mer.data.synthetic.render import Event, Nuisance, render_video
+
+    total = 0.0
+    for subject in range(subjects):
+        frames = render_video(subject_layers(0, subject, size), [Event(2, 10, 20, au)], 24, 200.0, amplitude=amplitude,
+                              nuisance=Nuisance.none(), rng=np.random.default_rng(0)).astype(np.float32)  # fmt: skip
+        total += float(np.abs(frames[10] - frames[0]).mean(axis=-1).sum())
+    return total / subjects
+
+
 def scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {"uf1": float(f1_score(y, pred, average="macro")), "uar": float(balanced_accuracy_score(y, pred))}
 
@@ -123,13 +137,16 @@ def main() -> int:
     print("  per-class F1: " + ", ".join(f"{c} {f:.2f} (n={n})" for c, f, n in zip(classes, per_class, counts)))
     print(f"onset frame only (no expression): UF1 {blind['uf1']:.3f}  UAR {blind['uar']:.3f}")
     print(f"subject identified from a neutral frame: accuracy {identity:.3f} (chance {1 / len(np.unique(subjects)):.3f})")
+    meta = json.loads((Path(annotations).parent / "meta.json").read_text())
     if args.aus:
-        print("per-AU linear probe on the same features, out-of-fold ROC AUC by subject (AUs in >= 5 clips):")
+        size, amplitude = int(meta["settings"]["size"]), float(meta["settings"]["amplitude"])
+        print("per AU: a linear probe on the same features, out-of-fold ROC AUC by subject (AUs in >= 5 clips),")
+        print("        and the grey levels the AU changes at full intensity, summed over a still face:")
         for au in sorted(set().union(*aus)):
             present = np.array([au in a for a in aus])
             if present.sum() >= 5:
-                print(f"  AU{au}: {au_probe_auc(x, present, subjects, args.folds, args.c):.2f} (n={int(present.sum())})")
-    meta = json.loads((Path(annotations).parent / "meta.json").read_text())
+                auc = au_probe_auc(x, present, subjects, args.folds, args.c)
+                print(f"  AU{au}: AUC {auc:.2f} (n={int(present.sum())}), change {au_pixel_change(str(au), size, amplitude):,.0f}")
     print("settings: " + " ".join(f"{k}={v}" for k, v in meta["settings"].items()))
     return 0
 
