@@ -298,24 +298,26 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
     return summary
 
 
-def _task_overrides() -> list[str]:
-    """The command line's overrides that belong to the training config (not the search's own keys)."""
-    from hydra.core.hydra_config import HydraConfig
+TUNE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tune.yaml"
 
-    own = {"search", "n_trials", "study_name", "storage", "pruner", "sampler_seed", "timeout", "heartbeat_seconds", "final_test"}
-    out = []
-    for override in HydraConfig.get().overrides.task:
-        key = override.lstrip("+~").split("=", 1)[0]
-        if key.split(".")[0] not in own:
-            out.append(override)
-    return out
+
+def search_keys() -> set[str]:
+    """The search's own keys: ``search`` and every top-level key of ``configs/tune.yaml`` (n_trials, pruner, ...)."""
+    return {"search"} | {key for key in OmegaConf.load(TUNE_CONFIG) if key not in ("defaults", "hydra")}
+
+
+def trial_overrides(task: list[str]) -> list[str]:
+    """The command line's overrides that belong to the training config, i.e. all but the search's own keys."""
+    own = search_keys()
+    return [o for o in task if o.lstrip("+~").split("=", 1)[0].split(".")[0] not in own]
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="tune")
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
-    summary = tune(cfg, Path(HydraConfig.get().runtime.output_dir), _task_overrides())
+    hydra_cfg = HydraConfig.get()
+    summary = tune(cfg, Path(hydra_cfg.runtime.output_dir), trial_overrides(list(hydra_cfg.overrides.task)))
     best = summary.get("best") or {}
     return float(best.get("val_uf1", float("nan")))
 

@@ -44,6 +44,17 @@ def run_search(annotations: Path, search_dir: Path, *extra: str, n_trials: int =
         return tune_module.tune(cfg, search_dir, overrides)
 
 
+def test_every_search_key_on_the_command_line_stays_out_of_the_trials():
+    own = OmegaConf.load(CONFIGS / "tune.yaml")
+    search_only = [f"{key}=1" for key in own if key not in ("defaults", "hydra")] + ["search=training", "pruner.name=halving"]
+    train_keys = ["seed=3", "clip_sampler=uniform", "trainer.epochs=2", "+data.extra=1", "data.synthetic.seed=4"]
+    assert "sampler_startup_trials=1" in search_only  # the key a trial once received and failed on
+    assert tune_module.trial_overrides(search_only + train_keys) == train_keys
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        train = compose("train")
+    assert not tune_module.search_keys() & set(train), "a search key shadows a training key"
+
+
 def sampling_space() -> dict:
     return OmegaConf.to_container(OmegaConf.load(CONFIGS / "search" / "sampling.yaml").params)
 
@@ -126,7 +137,7 @@ def test_pruned_and_failed_trials_are_recorded_and_the_search_goes_on(tiny_set, 
 
 def tune_command(annotations: Path, search_dir: Path, n_trials: int) -> list[str]:
     return [sys.executable, "-m", "mer.tune", *base(annotations), f"n_trials={n_trials}", "final_test=false",
-            "pruner.name=none", f"hydra.run.dir={search_dir}"]  # fmt: skip
+            "pruner.name=none", "sampler_startup_trials=2", f"hydra.run.dir={search_dir}"]  # fmt: skip
 
 
 @pytest.mark.slow

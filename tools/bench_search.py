@@ -60,8 +60,8 @@ def scale_overrides(args) -> list[str]:
     """The reduced scale: ``mer.train`` overrides shared by every search and every retraining."""
     return [
         f"data.synthetic.n_subjects={args.subjects}", f"data.synthetic.clips_per_subject={args.clips}",
-        f"data.synthetic.size={args.size}", f"data.crop_size={args.size}", f"data.cache_dir={args.out / 'cache'}",
-        f"trainer.epochs={args.epochs}", "trainer.num_workers=0", "trainer.progress=false",
+        f"data.synthetic.size={args.size}", f"data.crop_size={args.size}", f"data.cache_dir={args.cache or args.out / 'cache'}",
+        f"trainer.epochs={args.epochs}", f"trainer.num_workers={args.num_workers}", "trainer.progress=false",
         f"trainer.precise_bn_batches={args.precise_bn}",
     ]  # fmt: skip
 
@@ -124,6 +124,7 @@ def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: i
 
 def stage_prune(args, results: dict) -> None:
     pruner = [f"pruner.startup_trials={args.startup_trials}", f"pruner.warmup_epochs={args.warmup_epochs}"]
+    pruner.append(f"sampler_startup_trials={args.tpe_startup}")
     for seed in args.seeds:
         row = results.setdefault("prune", {}).setdefault(str(seed), {})
         for name in ["none"] + args.pruners:
@@ -131,7 +132,7 @@ def stage_prune(args, results: dict) -> None:
                 continue
             final = "true" if (seed == 0 and name == "median") else "false"
             row[name] = run_search(args, args.out / f"prune_seed{seed}_{name}", f"n_trials={args.trials}", f"sampler_seed={seed}",
-                                   f"pruner.name={name}", *pruner, f"final_test={final}")  # fmt: skip
+                                   f"pruner.name={name}", *pruner, f"final_test={final}", threads=args.threads)  # fmt: skip
             fig = row[name]
             print(f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
                   f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s", flush=True)  # fmt: skip
@@ -188,7 +189,7 @@ def stage_test(args, results: dict) -> None:
     from mer.data.build import load_records
     from mer.tune import finish, search_split
 
-    torch.set_num_threads(1)  # as the searches' workers
+    torch.set_num_threads(args.threads)  # as the searches' workers
     search_dir = args.out / "prune_seed0_median"
     summary = json.loads((search_dir / "final" / "summary.json").read_text())
     study = optuna.load_study(study_name=STUDY, storage=default_storage_url(search_dir))
@@ -281,6 +282,10 @@ def main() -> None:
     parser.add_argument("--pruners", nargs="+", default=["median", "halving"], choices=["median", "halving", "hyperband"])
     parser.add_argument("--startup-trials", type=int, default=3)
     parser.add_argument("--warmup-epochs", type=int, default=2)
+    parser.add_argument("--tpe-startup", type=int, default=10, help="sampler_startup_trials: random trials before TPE models")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each pruning search and of the test retrainings")
+    parser.add_argument("--num-workers", type=int, default=0, help="trainer.num_workers (data loader processes)")
+    parser.add_argument("--cache", type=Path, default=None, help="data.cache_dir; default --out/cache (e.g. ~/.cache/mer to reuse mer.train's set)")
     parser.add_argument("--parallel-trials", type=int, default=6)
     parser.add_argument("--single-threads", type=int, default=1, help="torch threads of the single worker")
     parser.add_argument("--sessions", choices=["own", "shared"], default="own",
