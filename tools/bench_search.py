@@ -1,8 +1,11 @@
-"""Search benchmark: pruning and parallel workers of ``python -m mer.tune``, and the best sampling on held-out test subjects.
+r"""Search benchmark: pruning and parallel workers of ``python -m mer.tune``, and the best sampling on held-out test subjects.
 
     python tools/bench_search.py                                  # the reduced scale below, about 35 min on 2 busy cores
     python tools/bench_search.py --seeds 0 --trials 6 --epochs 4 --parallel-trials 4 --train-seeds 0
     python tools/bench_search.py --stages parallel --sessions shared   # add the workers-in-one-session rows
+    python tools/bench_search.py --out /work/bench_medium --stages prune test --subjects 24 --clips 12 --size 112 \
+        --epochs 12 --precise-bn 10 --trials 16 --seeds 0 --pruners median --startup-trials 5 --warmup-epochs 3 \
+        --tpe-startup 8 --threads 2 --num-workers 2 --cache ~/.cache/mer        # mer.train's own set: 80 min alone
 
 Every search is the real command, ``python -m mer.tune search=sampling ...``, run as a subprocess
 with ``OMP_NUM_THREADS=1`` on a reduced synthetic set (``--subjects`` x ``--clips`` clips of
