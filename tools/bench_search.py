@@ -8,8 +8,8 @@ r"""Search benchmark: pruning and parallel workers of ``python -m mer.tune``, an
         --tpe-startup 8 --threads 2 --num-workers 2 --cache ~/.cache/mer        # mer.train's own set: 80 min alone
 
 Every search is the real command, ``python -m mer.tune search=sampling ...``, run as a subprocess
-with ``OMP_NUM_THREADS=1`` on a reduced synthetic set (``--subjects`` x ``--clips`` clips of
-``--size`` px, cached in ``--out``/cache) for ``--epochs`` epochs a trial. Three stages, in order:
+with ``OMP_NUM_THREADS=--threads`` (1 by default) on a reduced synthetic set (``--subjects`` x ``--clips`` clips of
+``--size`` px, cached in ``--cache``, by default ``--out``/cache) for ``--epochs`` epochs a trial. Three stages, in order:
 
 1. ``prune``: for each sampler seed, the same search (``--trials`` trials, that TPE seed) with
    ``pruner.name=none`` then with each of ``--pruners`` (``--startup-trials``, ``--warmup-epochs``),
@@ -126,8 +126,8 @@ def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: i
 
 
 def stage_prune(args, results: dict) -> None:
-    pruner = [f"pruner.startup_trials={args.startup_trials}", f"pruner.warmup_epochs={args.warmup_epochs}"]
-    pruner.append(f"sampler_startup_trials={args.tpe_startup}")
+    common = [f"pruner.startup_trials={args.startup_trials}", f"pruner.warmup_epochs={args.warmup_epochs}",
+              f"sampler_startup_trials={args.tpe_startup}"]  # fmt: skip
     for seed in args.seeds:
         row = results.setdefault("prune", {}).setdefault(str(seed), {})
         for name in ["none"] + args.pruners:
@@ -135,7 +135,7 @@ def stage_prune(args, results: dict) -> None:
                 continue
             final = "true" if (seed == 0 and name == "median") else "false"
             row[name] = run_search(args, args.out / f"prune_seed{seed}_{name}", f"n_trials={args.trials}", f"sampler_seed={seed}",
-                                   f"pruner.name={name}", *pruner, f"final_test={final}", threads=args.threads)  # fmt: skip
+                                   f"pruner.name={name}", *common, f"final_test={final}", threads=args.threads)  # fmt: skip
             fig = row[name]
             print(f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
                   f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s", flush=True)  # fmt: skip

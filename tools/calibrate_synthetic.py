@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -59,25 +59,16 @@ def load_features(annotations: Path, side: int) -> tuple[np.ndarray, np.ndarray,
     return np.array(diffs), np.array(onsets), np.array(labels), np.array(subjects), classes, aus
 
 
-def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, folds: int, c: float) -> np.ndarray:
-    """Out-of-fold predictions; folds by ``groups`` (subjects) when given, else stratified."""
-    pred = np.empty_like(y)
+def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, folds: int, c: float, method: str = "predict") -> np.ndarray:
+    """Out-of-fold outputs (``method`` of a class-balanced logistic regression); folds by ``groups`` (subjects) when given, else stratified."""
     splitter = GroupKFold(n_splits=folds) if groups is not None else StratifiedKFold(folds, shuffle=True, random_state=0)
-    for train, test in splitter.split(x, y, groups):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
-        model.fit(x[train], y[train])
-        pred[test] = model.predict(x[test])
-    return pred
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
+    return cross_val_predict(model, x, y, groups=groups, cv=splitter, method=method)
 
 
 def au_probe_auc(x: np.ndarray, present: np.ndarray, groups: np.ndarray, folds: int, c: float) -> float:
-    """Out-of-fold ROC AUC of a class-balanced linear probe for one AU, folds by subject."""
-    score = np.empty(len(present))
-    for train, test in GroupKFold(n_splits=folds).split(x, present, groups):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
-        model.fit(x[train], present[train])
-        score[test] = model.predict_proba(x[test])[:, 1]
-    return float(roc_auc_score(present, score))
+    """Out-of-fold ROC AUC of the linear probe for one AU (present or not), folds by subject."""
+    return float(roc_auc_score(present, cross_validate(x, present, groups, folds, c, method="predict_proba")[:, 1]))
 
 
 def au_pixel_change(au: str, size: int, amplitude: float, subjects: int = 3) -> float:
