@@ -6,6 +6,8 @@ r"""Search benchmark: pruning and parallel workers of ``python -m mer.tune``, an
     python tools/bench_search.py --out /work/bench_medium --stages prune test --subjects 24 --clips 12 --size 112 \
         --epochs 12 --precise-bn 10 --trials 16 --seeds 0 --pruners median --startup-trials 5 --warmup-epochs 3 \
         --tpe-startup 8 --threads 2 --num-workers 2 --cache ~/.cache/mer        # mer.train's own set: 80 min alone
+    python tools/bench_search.py --out /work/bench_medium32 --continue-from /work/bench_medium --stages prune --trials 32 \
+        <the same scale options> --pruners median halving       # those studies continued from 16 to 32 trials
 
 Every search is the real command, ``python -m mer.tune search=sampling ...``, run as a subprocess
 with ``OMP_NUM_THREADS=--threads`` (1 by default) on a reduced synthetic set (``--subjects`` x ``--clips`` clips of
@@ -101,10 +103,13 @@ def launch(command: list[str], log: Path, threads: int, own_session: bool) -> su
                             start_new_session=own_session)  # fmt: skip
 
 
-def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: int = 1, prepare=None, own_session: bool = False) -> dict:
-    """Run ``workers`` processes of the same search at once on a fresh folder; wall times and study figures."""
-    shutil.rmtree(search_dir, ignore_errors=True)
-    search_dir.mkdir(parents=True)
+def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: int = 1, prepare=None, own_session: bool = False,
+               fresh: bool = True) -> dict:  # fmt: skip
+    """Run ``workers`` processes of the same search at once (on a fresh folder, or continuing the study
+    already in ``search_dir`` when not ``fresh``); wall times of this run and figures of the whole study."""
+    if fresh:
+        shutil.rmtree(search_dir, ignore_errors=True)
+    search_dir.mkdir(parents=True, exist_ok=True)
     if prepare is not None:
         prepare(search_dir)
     start_clock, start = time.time(), time.perf_counter()
@@ -133,10 +138,17 @@ def stage_prune(args, results: dict) -> None:
         for name in ["none"] + args.pruners:
             if name in row:  # from an earlier invocation with the same settings
                 continue
-            final = "true" if (seed == 0 and name == "median") else "false"
-            row[name] = run_search(args, args.out / f"prune_seed{seed}_{name}", f"n_trials={args.trials}", f"sampler_seed={seed}",
-                                   f"pruner.name={name}", *common, f"final_test={final}", threads=args.threads)  # fmt: skip
+            folder = args.out / f"prune_seed{seed}_{name}"
+            before = 0
+            if args.continue_from is not None:  # continue the earlier study to --trials, as mer.tune resumes one
+                if not folder.exists():
+                    shutil.copytree(args.continue_from / folder.name, folder)
+                before = study_figures(folder)["trials"]
+            final = "true" if (seed == 0 and name == "median" and args.continue_from is None) else "false"
+            row[name] = run_search(args, folder, f"n_trials={args.trials}", f"sampler_seed={seed}", f"pruner.name={name}", *common,
+                                   f"final_test={final}", threads=args.threads, fresh=args.continue_from is None)  # fmt: skip
             fig = row[name]
+            fig["continued_from_trials"] = before
             print(f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
                   f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s", flush=True)  # fmt: skip
             save(args, results)
@@ -289,6 +301,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each pruning search and of the test retrainings")
     parser.add_argument("--num-workers", type=int, default=0, help="trainer.num_workers (data loader processes)")
     parser.add_argument("--cache", type=Path, default=None, help="data.cache_dir; default --out/cache (e.g. ~/.cache/mer to reuse mer.train's set)")
+    parser.add_argument("--continue-from", type=Path, default=None,
+                        help="prune stage: copy each study of this earlier --out and continue it to --trials (wall time = "
+                             "the continuation's; no final retraining); e.g. 16 trials grown to 32")  # fmt: skip
     parser.add_argument("--parallel-trials", type=int, default=6)
     parser.add_argument("--single-threads", type=int, default=1, help="torch threads of the single worker")
     parser.add_argument("--sessions", choices=["own", "shared"], default="own",
