@@ -102,12 +102,14 @@ def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, me
             fold.index, len(fold.train), len(fold.val), len(fold.test), cfg.model.backbone, count_parameters(model) / 1e6, device,
         )  # fmt: skip
     callback = None if on_epoch is None else (lambda epoch, record: on_epoch(fold.index, epoch, record))
-    result = fit(
-        model, train_set, val_set, cfg=cfg, run_dir=fold_dir, emotion_loss=emotion_loss, au_loss=au_loss, schedule=schedule,
-        class_balanced_weight=cb_weight, meta=meta, device=device, seed=seed, resume=resume, writer=writer, on_epoch=callback,
-    )  # fmt: skip
-    if writer is not None:
-        writer.close()
+    try:  # a pruned or failed search trial leaves here by an exception: its writer must close too
+        result = fit(
+            model, train_set, val_set, cfg=cfg, run_dir=fold_dir, emotion_loss=emotion_loss, au_loss=au_loss, schedule=schedule,
+            class_balanced_weight=cb_weight, meta=meta, device=device, seed=seed, resume=resume, writer=writer, on_epoch=callback,
+        )  # fmt: skip
+    finally:
+        if writer is not None:
+            writer.close()
     summary = {"fold": fold.index, "best_epoch": result.best_epoch, "val_uf1": result.best_val.get("val_uf1"),
                "val_uar": result.best_val.get("val_uar"), "epochs_run": len(result.history)}  # fmt: skip
     predictions = None

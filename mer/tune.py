@@ -21,11 +21,14 @@ its test metrics).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import shutil
 import socket
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +68,8 @@ def suggest(trial: optuna.Trial, space: dict) -> dict[str, Any]:
 
     A parameter is ``name: {type: categorical|int|float, choices | low, high[, log, step], when: {...}, key: ...}``.
     ``key`` is the config key it sets (default: the name; give one when two samplers' options share a
-    key but not a range); a key without a dot (``clip_sampler``) picks a config group option, a dotted
-    one sets a value. ``when: {other_name: value or [values]}`` makes it conditional. Parameters are
+    key but not a range); a config group's name (``clip_sampler``, ``loss``) picks one of its files,
+    any other key (``clip_sampler.num_frames``, ``seed``) sets a value. ``when: {other_name: value or [values]}`` makes it conditional. Parameters are
     drawn in file order, so ``when`` may refer to any earlier one.
     """
     chosen: dict[str, Any] = {}  # Optuna name -> value, for ``when``
@@ -87,10 +90,18 @@ def suggest(trial: optuna.Trial, space: dict) -> dict[str, Any]:
     return overrides
 
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def is_group(key: str) -> bool:
+    """A config group (``clip_sampler``, ``loss``): its value picks a file; any other key sets a value."""
+    return "." not in key and (CONFIGS / key).is_dir()
+
+
 def as_overrides(params: dict[str, Any]) -> list[str]:
     """Hydra overrides, config groups first: ``clip_sampler=keyframe clip_sampler.num_frames=12``."""
-    groups = [f"{k}={v}" for k, v in params.items() if "." not in k]
-    values = [f"{k}={v}" for k, v in params.items() if "." in k]
+    groups = [f"{k}={v}" for k, v in params.items() if is_group(k)]
+    values = [f"{k}={v}" for k, v in params.items() if not is_group(k)]
     return groups + values
 
 
@@ -202,8 +213,12 @@ class Progress:
         self.bar.close()
 
 
-def write_reports(study: optuna.Study, search_dir: Path) -> dict | None:
-    """trials.csv, best.yaml and the plots; returns the best trial's summary (None without one)."""
+def write_reports(study: optuna.Study, search_dir: Path, base_overrides: list[str] = ()) -> dict | None:
+    """trials.csv, best.yaml and the plots; returns the best trial's summary (None without one).
+
+    ``experiment/best.yaml`` holds the best trial's parameters; its header also gives the whole
+    command line with the search's fixed overrides (``base_overrides``: data, epochs, ...).
+    """
     table = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
     table.to_csv(search_dir / "trials.csv", index=False)
     completed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
@@ -211,13 +226,15 @@ def write_reports(study: optuna.Study, search_dir: Path) -> dict | None:
         return None
     best = study.best_trial
     overrides = best.user_attrs.get("overrides", as_overrides(best.params))
-    best_yaml = OmegaConf.create({"defaults": [{f"override /{o.split('=')[0]}": o.split("=", 1)[1]} for o in overrides if "." not in o.split("=")[0]]})
-    values = {o.split("=", 1)[0]: yaml.safe_load(o.split("=", 1)[1]) for o in overrides if "." in o.split("=")[0]}
+    pairs = [o.split("=", 1) for o in overrides]
+    best_yaml = OmegaConf.create({"defaults": [{f"override /{k}": v} for k, v in pairs if is_group(k)]})
+    values = {k: yaml.safe_load(v) for k, v in pairs if not is_group(k)}
     for key, value in values.items():
         OmegaConf.update(best_yaml, key, value, force_add=True)
     header = (f"# @package _global_\n# best of study {study.study_name!r}: trial {best.number}, validation UF1 {best.value:.4f}\n"
               f"# python -m mer.train +experiment=best  (with hydra.searchpath=[file://{search_dir.resolve()}])\n"
-              f"# or: python -m mer.train {' '.join(overrides)}\n")  # fmt: skip
+              f"# the search's fixed overrides: {' '.join(base_overrides) or '(none)'}\n"
+              f"# or: python -m mer.train {' '.join([*base_overrides, *overrides])}\n")  # fmt: skip
     (search_dir / "experiment").mkdir(exist_ok=True)
     text = header + OmegaConf.to_yaml(best_yaml)
     (search_dir / "best.yaml").write_text(text)
@@ -264,6 +281,62 @@ def finish(cfg: DictConfig, base_overrides: list[str], search_records, fold: Fol
     return summary
 
 
+# Overrides that change how fast a trial runs or what it shows, not what it measures: a study may be
+# continued with other values of these.
+NEUTRAL_KEYS = ("trainer.num_workers", "trainer.progress", "data.cache_dir")
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def study_identity(cfg: DictConfig, base_overrides: list[str]) -> dict:
+    """What a study's trials are measured under: the training overrides and the search space."""
+    identity = {"overrides": sorted(o for o in base_overrides if _key(o) not in NEUTRAL_KEYS),
+                "space": OmegaConf.to_container(cfg.search.params, resolve=True)}  # fmt: skip
+    return json.loads(json.dumps(identity))  # as the storage gives it back
+
+
+def check_study(study: optuna.Study, identity: dict, test_subjects: list[str], where: str) -> None:
+    """Refuse to add trials to a study started under other settings or with other test subjects."""
+    stored = study.user_attrs.get("identity")
+    if stored is not None and stored != identity:
+        before, now = set(stored["overrides"]), set(identity["overrides"])
+        what = [f"overrides then {sorted(before - now) or '(none)'}, now {sorted(now - before) or '(none)'}"] if before != now else []
+        what += ["another search space"] if stored["space"] != identity["space"] else []
+        raise ValueError(f"{where}: study {study.study_name!r} was started under other settings ({'; '.join(what)}); "
+                         f"continue it with the same overrides, or start a new one with study_name=<name>")  # fmt: skip
+    held_out = study.user_attrs.get("test_subjects")
+    if held_out is not None and held_out != test_subjects:
+        raise ValueError(f"{where}: study {study.study_name!r} holds out test subjects {held_out}, but this worker's data and cv "
+                         f"settings give {test_subjects}; its trials would train on the study's test subjects")  # fmt: skip
+    study.set_user_attr("identity", identity)
+    study.set_user_attr("test_subjects", test_subjects)
+
+
+def _where(cfg: DictConfig, search_dir: Path) -> str:
+    if not cfg.storage:
+        return str(search_dir / "study.db")
+    from sqlalchemy.engine import make_url
+
+    return make_url(cfg.storage).render_as_string(hide_password=True)
+
+
+def final_test(cfg, base_overrides, search_records, fold, test_records, best: dict, search_dir: Path) -> dict:
+    """The held-out test of the best trial, once: again only if a continued study found another best."""
+    done = search_dir / "final" / "summary.json"
+    if done.exists():
+        earlier = json.loads(done.read_text())
+        if earlier["best_trial"] == best["trial"]:
+            return earlier
+        moved = search_dir / f"final_trial{earlier['best_trial']:04d}"
+        shutil.rmtree(moved, ignore_errors=True)
+        (search_dir / "final").rename(moved)
+        log.warning("the best trial is now %d, not %d: retraining it and evaluating it on the test subjects again "
+                    "(the earlier final run is in %s)", best["trial"], earlier["best_trial"], moved)  # fmt: skip
+    return finish(cfg, base_overrides, search_records, fold, test_records, best, search_dir)
+
+
 def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
     search_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -275,30 +348,47 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
             study_name=cfg.study_name, storage=make_storage(cfg, search_dir), direction="maximize", load_if_exists=True,
             pruner=make_pruner(cfg),
         )  # fmt: skip
+        check_study(study, study_identity(cfg, base_overrides), sorted({r.subject for r in test_records}), _where(cfg, search_dir))
         # Each worker joining the study gets its own TPE seed (sampler_seed for the first), so workers
-        # started together do not propose the same trials, and a single worker is reproducible.
+        # started together do not propose the same trials, and a single worker is reproducible. The
+        # count is kept under a lock of this machine; on a shared server the host name is mixed in, as
+        # workers on two machines may read the same count.
         worker = int(study.user_attrs.get("workers_joined", 0))
         study.set_user_attr("workers_joined", worker + 1)
-        study.sampler = optuna.samplers.TPESampler(seed=cfg.sampler_seed + 1000 * worker, n_startup_trials=cfg.sampler_startup_trials,
+        host = zlib.crc32(socket.gethostname().encode()) % 1000 if cfg.storage else 0
+        study.sampler = optuna.samplers.TPESampler(seed=cfg.sampler_seed + 1000 * worker + host, n_startup_trials=cfg.sampler_startup_trials,
                                                    multivariate=True, group=True)  # fmt: skip
-        study.set_user_attr("test_subjects", sorted({r.subject for r in test_records}))
-    progress = Progress(study, cfg.n_trials)
-    study.optimize(
-        Objective(cfg, base_overrides, search_records, fold, search_dir),
-        callbacks=[optuna.study.MaxTrialsCallback(cfg.n_trials, states=FINISHED), progress],
-        catch=(Exception,), gc_after_trial=True, timeout=cfg.timeout,
-    )  # fmt: skip
-    progress.close()
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if finished < cfg.n_trials:  # (optimize runs at least one trial even when the study has its n_trials)
+        progress = Progress(study, cfg.n_trials)
+        study.optimize(
+            Objective(cfg, base_overrides, search_records, fold, search_dir),
+            callbacks=[optuna.study.MaxTrialsCallback(cfg.n_trials, states=FINISHED), progress],
+            catch=(Exception,), gc_after_trial=True, timeout=cfg.timeout,
+        )  # fmt: skip
+        progress.close()
+    else:
+        log.info("study %r already has %d finished trials (n_trials=%d): no trial to run", cfg.study_name, finished, cfg.n_trials)
     with exclusive(search_dir / "reports.lock"):  # several workers may end at once; one writes at a time
-        best = write_reports(study, search_dir)
+        best = write_reports(study, search_dir, base_overrides)
         finished = len(study.get_trials(deepcopy=False, states=FINISHED))
         summary = {"study": cfg.study_name, "finished_trials": finished, "best": best}
-        if best is not None and cfg.final_test and finished >= cfg.n_trials and not (search_dir / "final" / "summary.json").exists():
-            summary["final"] = finish(cfg, base_overrides, search_records, fold, test_records, best, search_dir)
+        if best is not None and cfg.final_test and finished >= cfg.n_trials:
+            with warnings.catch_warnings():  # experimental since optuna 2.9, still there in 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # a killed worker's trial must not hold the final test back
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+            if running:
+                log.info("%d trials of other workers still run: the last worker to finish retrains the best", len(running))
+            else:
+                summary["final"] = final_test(cfg, base_overrides, search_records, fold, test_records, best, search_dir)
+    if best is not None:
+        log.info("best trial %d (validation UF1 %.4f): python -m mer.train %s", best["trial"], best["val_uf1"],
+                 " ".join([*base_overrides, *best["overrides"]]))  # fmt: skip
     return summary
 
 
-TUNE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tune.yaml"
+TUNE_CONFIG = CONFIGS / "tune.yaml"
 
 
 def search_keys() -> set[str]:
@@ -317,7 +407,9 @@ def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    summary = tune(cfg, Path(hydra_cfg.runtime.output_dir), trial_overrides(list(hydra_cfg.overrides.task)))
+    # hydra.searchpath (e.g. an earlier search's folder, for +experiment=best) must reach the trials' compose too
+    searchpath = [o for o in hydra_cfg.overrides.hydra if _key(o) == "hydra.searchpath"]
+    summary = tune(cfg, Path(hydra_cfg.runtime.output_dir), searchpath + trial_overrides(list(hydra_cfg.overrides.task)))
     best = summary.get("best") or {}
     return float(best.get("val_uf1", float("nan")))
 

@@ -109,9 +109,17 @@ def test_search_writes_reports_and_never_shows_test_subjects_to_a_trial(tiny_set
         assert (tmp_path / name).stat().st_size > 0, name
     trials = pd.read_csv(tmp_path / "trials.csv")
     assert len(trials) == 3 and set(trials["state"]) == {"COMPLETE"}
-    # best.yaml is a usable experiment: mer.train composes with it
+    # best.yaml is a usable experiment: mer.train composes with it (and without its folder on the
+    # search path, +experiment=best is an error, not a silent default run)
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra.searchpath=[file://{tmp_path}]", "+experiment=best"])
+        with pytest.raises(Exception, match="experiment/best"):
+            compose("train", overrides=["+experiment=best"])
+        shipped = compose("train", overrides=["+experiment=cri_phased"])
+    assert (shipped.loss.name, shipped.schedule.name) == ("cri", "phased")
+    # its command line carries the search's fixed overrides (the data, the epochs) with the best ones
+    command = next(line for line in (tmp_path / "best.yaml").read_text().splitlines() if line.startswith("# or:"))
+    assert command.split()[5:] == base(tiny_set) + summary["best"]["overrides"]
     best_overrides = dict(o.split("=", 1) for o in summary["best"]["overrides"])
     assert cfg.clip_sampler.name == best_overrides["clip_sampler"]
     assert str(cfg.clip_sampler.num_frames) == best_overrides["clip_sampler.num_frames"]
@@ -135,15 +143,44 @@ def test_pruned_and_failed_trials_are_recorded_and_the_search_goes_on(tiny_set, 
     assert all(t.user_attrs["epochs_run"] == 1 for t in pruned)  # stopped after its first epoch of 3
 
 
-def tune_command(annotations: Path, search_dir: Path, n_trials: int) -> list[str]:
+def test_a_study_refuses_other_settings_or_test_subjects_and_a_finished_one_runs_nothing(tiny_set, tmp_path):
+    def no_final(cfg):
+        cfg.final_test = False
+
+    run_search(tiny_set, tmp_path, n_trials=1, edit=no_final)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    held_out = optuna.load_study(study_name="mer-sampling", storage=storage).user_attrs["test_subjects"]
+    with pytest.raises(ValueError, match=r"study.db: study 'mer-sampling' was started under other settings \(overrides then "
+                                         r"\(none\), now \['trainer.epochs=3'\]\)"):  # fmt: skip
+        run_search(tiny_set, tmp_path, "trainer.epochs=3", n_trials=2, edit=no_final)
+
+    def other_split(cfg):  # same overrides, but this worker's split differs (other data, other cv settings)
+        no_final(cfg)
+        cfg.cv.seed = cfg.cv.seed + 1
+
+    with pytest.raises(ValueError, match=r"holds out test subjects .* its trials would train on the study's test subjects"):
+        run_search(tiny_set, tmp_path, n_trials=2, edit=other_split)
+    study = optuna.load_study(study_name="mer-sampling", storage=storage)
+    assert len(study.trials) == 1 and study.user_attrs["test_subjects"] == held_out  # nothing run, nothing overwritten
+    # a setting that changes speed, not results, may differ; a study with its n_trials runs no more
+    summary = run_search(tiny_set, tmp_path, "trainer.num_workers=1", n_trials=1, edit=no_final)
+    assert summary["finished_trials"] == 1
+    assert len(optuna.load_study(study_name="mer-sampling", storage=storage).trials) == 1
+
+
+def tune_command(annotations: Path, search_dir: Path, n_trials: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "mer.tune", *base(annotations), f"n_trials={n_trials}", "final_test=false",
-            "pruner.name=none", "sampler_startup_trials=2", f"hydra.run.dir={search_dir}"]  # fmt: skip
+            "pruner.name=none", "sampler_startup_trials=2", f"hydra.run.dir={search_dir}", *extra]  # fmt: skip
 
 
 @pytest.mark.slow
 def test_two_workers_share_one_study_and_a_rerun_continues_it(tiny_set, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    workers = [subprocess.Popen(tune_command(tiny_set, tmp_path, 4), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # an experiment from a folder on the search path (as an earlier search's best.yaml) reaches every trial
+    (tmp_path / "configs" / "experiment").mkdir(parents=True)
+    (tmp_path / "configs" / "experiment" / "seed5.yaml").write_text("# @package _global_\nseed: 5\n")
+    experiment = (f"hydra.searchpath=[file://{tmp_path / 'configs'}]", "+experiment=seed5")
+    workers = [subprocess.Popen(tune_command(tiny_set, tmp_path, 4, *experiment), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                for _ in range(2)]  # fmt: skip
     for worker in workers:
         _, err = worker.communicate(timeout=600)
@@ -153,7 +190,9 @@ def test_two_workers_share_one_study_and_a_rerun_continues_it(tiny_set, tmp_path
     assert 4 <= len(finished) <= 5  # both may start a trial in the last moment
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both did work
     first = {t.number: t.params for t in study.trials}
-    done = subprocess.run(tune_command(tiny_set, tmp_path, len(finished) + 2), env=env, capture_output=True, text=True)
+    seeds = [OmegaConf.load(path).seed for path in sorted((tmp_path / "trials").glob("*/config.yaml"))]
+    assert len(seeds) == len(finished) and set(seeds) == {5}
+    done = subprocess.run(tune_command(tiny_set, tmp_path, len(finished) + 2, *experiment), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     again = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
     assert len(again.trials) == len(finished) + 2
