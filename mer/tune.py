@@ -69,8 +69,9 @@ def suggest(trial: optuna.Trial, space: dict) -> dict[str, Any]:
     A parameter is ``name: {type: categorical|int|float, choices | low, high[, log, step], when: {...}, key: ...}``.
     ``key`` is the config key it sets (default: the name; give one when two samplers' options share a
     key but not a range); a config group's name (``clip_sampler``, ``loss``) picks one of its files,
-    any other key (``clip_sampler.num_frames``, ``seed``) sets a value. ``when: {other_name: value or [values]}`` makes it conditional. Parameters are
-    drawn in file order, so ``when`` may refer to any earlier one.
+    any other key (``clip_sampler.num_frames``, ``seed``) sets a value. ``when: {other_name: value or
+    [values]}`` makes it conditional. Parameters are drawn in file order, so ``when`` may refer to any
+    earlier one.
     """
     chosen: dict[str, Any] = {}  # Optuna name -> value, for ``when``
     overrides: dict[str, Any] = {}  # config key -> value
@@ -96,6 +97,11 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def is_group(key: str) -> bool:
     """A config group (``clip_sampler``, ``loss``): its value picks a file; any other key sets a value."""
     return "." not in key and (CONFIGS / key).is_dir()
+
+
+def _key(override: str) -> str:
+    """The config key an override sets: ``+data.extra=1`` -> ``data.extra``."""
+    return override.lstrip("+~").split("=", 1)[0]
 
 
 def as_overrides(params: dict[str, Any]) -> list[str]:
@@ -286,9 +292,6 @@ def finish(cfg: DictConfig, base_overrides: list[str], search_records, fold: Fol
 NEUTRAL_KEYS = ("trainer.num_workers", "trainer.progress", "data.cache_dir")
 
 
-def _key(override: str) -> str:
-    return override.lstrip("+~").split("=", 1)[0]
-
 
 def study_identity(cfg: DictConfig, base_overrides: list[str]) -> dict:
     """What a study's trials are measured under: the training overrides and the search space."""
@@ -399,7 +402,7 @@ def search_keys() -> set[str]:
 def trial_overrides(task: list[str]) -> list[str]:
     """The command line's overrides that belong to the training config, i.e. all but the search's own keys."""
     own = search_keys()
-    return [o for o in task if o.lstrip("+~").split("=", 1)[0].split(".")[0] not in own]
+    return [o for o in task if _key(o).split(".")[0] not in own]
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="tune")
