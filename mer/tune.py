@@ -134,10 +134,11 @@ def make_pruner(cfg: DictConfig) -> optuna.pruners.BasePruner:
     name = cfg.pruner.name
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=cfg.pruner.startup_trials, n_warmup_steps=cfg.pruner.warmup_epochs)
+    factor = {} if cfg.pruner.get("reduction_factor") is None else {"reduction_factor": int(cfg.pruner.reduction_factor)}
     if name == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, cfg.pruner.warmup_epochs))
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, cfg.pruner.warmup_epochs), **factor)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.pruner.warmup_epochs), max_resource=cfg.trainer.epochs)
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.pruner.warmup_epochs), max_resource=cfg.trainer.epochs, **factor)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"unknown pruner {name!r}; valid choices: halving, hyperband, median, none")

@@ -55,6 +55,26 @@ def test_every_search_key_on_the_command_line_stays_out_of_the_trials():
     assert not tune_module.search_keys() & set(train), "a search key shadows a training key"
 
 
+@pytest.mark.parametrize(("factor", "pruned"), [(None, True), (3, True), (2, False)])
+def test_halving_keeps_the_best_share_of_a_rung_set_by_its_reduction_factor(factor, pruned):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("tune", overrides=["pruner.name=halving", "pruner.warmup_epochs=2", f"pruner.reduction_factor={factor or 'null'}"])
+    study = optuna.create_study(direction="maximize", pruner=tune_module.make_pruner(cfg))
+    for value in (0.1, 0.2, 0.3):  # three trials have passed the rung at step 2
+        trial = study.ask()
+        for step in range(3):
+            trial.report(value, step)
+            assert not trial.should_prune()  # a rung records the trials that reach it by asking
+        study.tell(trial, value)
+    trial = study.ask()
+    trial.report(0.0, 0)
+    trial.report(0.0, 1)
+    assert not trial.should_prune()  # before the first rung (step 2) no trial is cut
+    trial.report(0.25, 2)
+    # second of four at the rung: kept only when half of them go on (factor 2); Optuna's default is 4
+    assert trial.should_prune() is pruned
+
+
 def sampling_space() -> dict:
     return OmegaConf.to_container(OmegaConf.load(CONFIGS / "search" / "sampling.yaml").params)
 

@@ -132,7 +132,7 @@ def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: i
 
 def stage_prune(args, results: dict) -> None:
     common = [f"pruner.startup_trials={args.startup_trials}", f"pruner.warmup_epochs={args.warmup_epochs}",
-              f"sampler_startup_trials={args.tpe_startup}"]  # fmt: skip
+              f"pruner.reduction_factor={args.reduction_factor or 'null'}", f"sampler_startup_trials={args.tpe_startup}"]  # fmt: skip
     for seed in args.seeds:
         row = results.setdefault("prune", {}).setdefault(str(seed), {})
         for name in ["none"] + args.pruners:
@@ -297,6 +297,7 @@ def main() -> None:
     parser.add_argument("--pruners", nargs="+", default=["median", "halving"], choices=["median", "halving", "hyperband"])
     parser.add_argument("--startup-trials", type=int, default=3)
     parser.add_argument("--warmup-epochs", type=int, default=2)
+    parser.add_argument("--reduction-factor", type=int, default=None, help="pruner.reduction_factor of halving and hyperband (default: Optuna's)")
     parser.add_argument("--tpe-startup", type=int, default=10, help="sampler_startup_trials: random trials before TPE models")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each pruning search and of the test retrainings")
     parser.add_argument("--num-workers", type=int, default=0, help="trainer.num_workers (data loader processes)")
