@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 from mer.data.video import write_frame_folder, write_video
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def load_tool(name: str) -> ModuleType:
+    """A script of tools/ (not a package) imported as a module, to test its functions."""
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 BLOCK = 16  # a 4x4 grid of 16-px blocks: 16 bits, black or white, survives H.264 at any quality
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import optuna
 import pytest
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "replay_pruners.py"
-spec = importlib.util.spec_from_file_location("replay_pruners", TOOL)
-replay_pruners = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(replay_pruners)
+from tests.helpers import load_tool
+
+replay_pruners = load_tool("replay_pruners")
 
 CURVES = [[0.1, 0.2, 0.3], [0.2, 0.3, 0.4], [0.05, 0.1, 0.5], [0.3, 0.35, 0.36]]  # trial 2: a slow start, the best end
 

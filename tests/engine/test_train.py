@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -23,6 +22,7 @@ from mer.engine.trainer import load_checkpoint, train_one_epoch
 from mer.losses import EmotionLoss
 from mer.losses.au import FrameAULoss
 from mer.losses.schedule import ScheduleState
+from tests.helpers import load_tool
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -65,9 +65,7 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
     assert {"clip", "subject", "true", "predicted", "p_happiness", "p_AU12"} <= set(predictions.columns)
     assert np.allclose(predictions.filter(like="p_").iloc[:, :7].sum(axis=1), 1.0, atol=1e-4)
     # tools/au_auc.py recomputes the per-AU AUC from predictions.csv and the annotations: the same figures
-    spec = importlib.util.spec_from_file_location("au_auc", CONFIGS.parent / "tools" / "au_auc.py")
-    au_auc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(au_auc)
+    au_auc = load_tool("au_auc")
     saved = [np.nan if v is None else v for v in metrics["per_au_auc"].values()]
     assert not np.isnan(saved).all()
     assert np.allclose(au_auc.run_auc(run_dir)[1]["per_au_auc"], saved, atol=1e-3, equal_nan=True)
