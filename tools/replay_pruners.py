@@ -94,12 +94,13 @@ def main() -> None:
         raise SystemExit(f"error: {error}") from None
     print("| pruner | " + " | ".join(f"{p.parent.parent.name}/{p.parent.name} ({len(t)} trials)" for p, t in studies.items()) + " | mean |")
     print("|---" * (len(studies) + 2) + "|")
+    # per study: its trials, the trial-epochs they spent unpruned, their best trial and the epochs of a trial
+    unpruned = [(trials, sum(len(t.intermediate_values) for t in trials), max(trials, key=lambda t: t.value),
+                 max(len(t.intermediate_values) for t in trials)) for trials in studies.values()]  # fmt: skip
     for spec in args.pruners:
         cells, shares = [], []
-        for trials in studies.values():
-            full = sum(len(t.intermediate_values) for t in trials)
-            best = max(trials, key=lambda t: t.value)
-            spent, kept = replay(trials, pruner_from_spec(spec, max(len(t.intermediate_values) for t in trials)))
+        for trials, full, best, epochs in unpruned:
+            spent, kept = replay(trials, pruner_from_spec(spec, epochs))
             shares.append(spent / full)
             mark = "=" if kept is not None and kept.number == best.number else f"! {(kept.value if kept else 0) - best.value:+.3f}"
             cells.append(f"{spent / full:.0%} {mark}")
