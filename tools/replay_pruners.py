@@ -3,6 +3,7 @@ most trial-epochs and still kept the best trial? An offline estimate, in seconds
 
     python tools/replay_pruners.py /work/bench_medium/prune_seed0_none/study.db [more study.db ...]
     python tools/replay_pruners.py STUDY.db --pruners median:5:3 halving:-:2:3 hyperband:-:2:4
+    python tools/replay_pruners.py STUDY.db --smooth none ema:0.5 mean:3 max   # smoothed epoch values
 
 Each study must come from a search run with ``pruner.name=none`` (every trial reported every epoch).
 Its completed trials are replayed in their order: each epoch's validation UF1 is reported to a fresh
@@ -11,6 +12,12 @@ in-memory study holding the pruner that :func:`mer.tune.make_pruner` builds from
 use), and the trial stops where the pruner would have cut it. Printed per study: the share of the
 unpruned trial-epochs spent, ``=`` if the unpruned best trial survives (else ``!`` and how much
 lower the best of the survivors is), and the mean share over the studies.
+
+``--smooth`` asks what the pruner would have done had trials reported a smoothed curve instead of
+each epoch's value: ``ema:A`` (exponential moving average, weight A on the new epoch), ``mean:K``
+(mean of the last K epochs), ``max`` (best so far). Each smoothing gets its own table. (Optuna's
+median pruner already judges a trial by its best value so far, against the others' values at that
+epoch; halving and hyperband judge the value at the rung's epoch.)
 
 Caveat: a real pruned search diverges from the replay after its first cut, since TPE then models
 other results; the replay keeps the unpruned search's proposals. Check a choice with
@@ -61,14 +68,34 @@ def pruner_from_spec(spec: str, epochs: int) -> optuna.pruners.BasePruner:
     return make_pruner(cfg)
 
 
-def replay(trials: list[FrozenTrial], pruner: optuna.pruners.BasePruner) -> tuple[int, FrozenTrial]:
-    """Trial-epochs spent and the best trial that survives, with ``pruner`` cutting the trials."""
+def smoothed(values: list[float], smooth: str = "none") -> list[float]:
+    """An epoch curve as a trial would have reported it under ``smooth`` (none, ema:A, mean:K, max)."""
+    name, _, arg = smooth.partition(":")
+    if name == "none":
+        return list(values)
+    if name == "max":
+        return [max(values[: k + 1]) for k in range(len(values))]
+    if name == "mean" and arg.isdigit() and int(arg) >= 1:
+        return [statistics.fmean(values[max(0, k + 1 - int(arg)) : k + 1]) for k in range(len(values))]
+    weight = float(arg) if name == "ema" and arg.replace(".", "", 1).isdigit() else 0.0
+    if 0 < weight <= 1:
+        out = values[:1]
+        for value in values[1:]:
+            out.append(weight * value + (1 - weight) * out[-1])
+        return out
+    raise ValueError(f"unknown smoothing {smooth!r}: expected none, ema:A (0 < A <= 1), mean:K (K >= 1) or max")
+
+
+def replay(trials: list[FrozenTrial], pruner: optuna.pruners.BasePruner, smooth: str = "none") -> tuple[int, FrozenTrial]:
+    """Trial-epochs spent and the best trial that survives, with ``pruner`` cutting the trials on
+    their epoch values smoothed by ``smooth``; a surviving trial still ends with its own value."""
     study = optuna.create_study(direction="maximize", pruner=pruner)
     spent, best = 0, None
     for unpruned in trials:
         trial, cut = study.ask(), False
-        for step in sorted(unpruned.intermediate_values):
-            trial.report(unpruned.intermediate_values[step], step)
+        steps = sorted(unpruned.intermediate_values)
+        for step, value in zip(steps, smoothed([unpruned.intermediate_values[s] for s in steps], smooth)):
+            trial.report(value, step)
             spent += 1
             if trial.should_prune():
                 cut = True
@@ -86,21 +113,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("studies", type=Path, nargs="+", help="study.db of searches run with pruner.name=none")
     parser.add_argument("--pruners", nargs="+", default=DEFAULT_GRID, help="name:startup_trials:warmup_epochs[:reduction_factor]")
+    parser.add_argument("--smooth", nargs="+", default=["none"], help="none, ema:A, mean:K or max; one table each")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         studies = {path: unpruned_trials(path) for path in args.studies}
+        for smooth in args.smooth:
+            smoothed([0.0], smooth)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
-    print("| pruner | " + " | ".join(f"{p.parent.parent.name}/{p.parent.name} ({len(t)} trials)" for p, t in studies.items()) + " | mean |")
-    print("|---" * (len(studies) + 2) + "|")
     # per study: its trials, the trial-epochs they spent unpruned, their best trial and the epochs of a trial
     unpruned = [(trials, sum(len(t.intermediate_values) for t in trials), max(trials, key=lambda t: t.value),
                  max(len(t.intermediate_values) for t in trials)) for trials in studies.values()]  # fmt: skip
-    for spec in args.pruners:
+    for smooth in args.smooth:
+        if len(args.smooth) > 1 or smooth != "none":
+            print(f"\nepoch values smoothed: {smooth}\n")
+        table(studies, unpruned, args.pruners, smooth)
+
+
+def table(studies: dict[Path, list[FrozenTrial]], unpruned: list, specs: list[str], smooth: str) -> None:
+    print("| pruner | " + " | ".join(f"{p.parent.parent.name}/{p.parent.name} ({len(t)} trials)" for p, t in studies.items()) + " | mean |")
+    print("|---" * (len(studies) + 2) + "|")
+    for spec in specs:
         cells, shares = [], []
         for trials, full, best, epochs in unpruned:
-            spent, kept = replay(trials, pruner_from_spec(spec, epochs))
+            spent, kept = replay(trials, pruner_from_spec(spec, epochs), smooth)
             shares.append(spent / full)
             mark = "=" if kept is not None and kept.number == best.number else f"! {(kept.value if kept else 0) - best.value:+.3f}"
             cells.append(f"{spent / full:.0%} {mark}")
