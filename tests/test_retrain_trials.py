@@ -1,0 +1,57 @@
+"""tools/retrain_trials.py: a search's trials retrained with other seeds on the search's own split."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import optuna
+import pytest
+
+from tests.helpers import load_tool
+from tests.test_tune import tiny_set, tune_command  # noqa: F401  (tiny_set is a fixture)
+
+retrain_trials = load_tool("retrain_trials")
+
+
+@pytest.fixture(scope="module")
+def search_dir(tiny_set, tmp_path_factory):  # noqa: F811
+    folder = tmp_path_factory.mktemp("search")
+    done = subprocess.run(tune_command(tiny_set, folder, 2), env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder
+
+
+def test_the_trials_own_seed_reproduces_its_value_and_a_rerun_retrains_nothing(search_dir, tmp_path, monkeypatch, capsys):
+    study = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{search_dir / 'study.db'}")
+    best = max(study.trials, key=lambda t: t.value)
+    other = next(t for t in study.trials if t.number != best.number)
+    out = tmp_path / "retrained"
+    assert retrain_trials.main([str(search_dir), f"{search_dir}:{other.number}", "--seeds", "0-1", "--out", str(out)]) == 0
+    values = json.loads((out / "results.json").read_text())
+    assert set(values) == {f"{search_dir.name}:{t}:{s}" for t in (best.number, other.number) for s in (0, 1)}
+    # the search trained with seed 0: retraining at seed 0 on the same split gives the same value
+    assert values[f"{search_dir.name}:{best.number}:0"] == pytest.approx(best.value, abs=1e-9)
+    assert values[f"{search_dir.name}:{other.number}:0"] == pytest.approx(other.value, abs=1e-9)
+    table = capsys.readouterr().out
+    assert f"| {search_dir.name}:{other.number} | {other.value:.3f} |" in table and "± " in table
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was retrained")
+
+    monkeypatch.setattr(retrain_trials, "train_run", no_training)
+    assert retrain_trials.main([str(search_dir), "--seeds", "0", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text()) == values
+
+
+def test_a_missing_trial_or_a_folder_that_is_no_search_is_a_one_line_error(search_dir, tmp_path, capsys):
+    assert retrain_trials.main([f"{search_dir}:7", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {search_dir}: no completed trial 7 (completed: 0, 1)"
+    assert retrain_trials.main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path}: not a mer.tune search folder (no .hydra/hydra.yaml)"
+    assert not (tmp_path / "out").exists()
+
+
+def test_seed_ranges():
+    assert retrain_trials.parse_seeds(["0", "3", "5-7", "3"]) == [0, 3, 5, 6, 7]
