@@ -12,7 +12,7 @@ import numpy as np
 from mer.data.synthetic.render import Nuisance
 
 # Bump when a change to the generator changes its output: cached data sets are keyed by it.
-GENERATOR_VERSION = 2  # 2: H.264 encoded with mbtree=0, bit-reproducible (1: every generation differed)
+GENERATOR_VERSION = 3  # 3: AU14 and AU23 as visible as AU5/AU12; 2: H.264 with mbtree=0, bit-reproducible (1: every generation differed)
 
 
 @dataclass
