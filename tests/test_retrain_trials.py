@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 
 import optuna
 import pytest
+import yaml
 
 from tests.helpers import load_tool
 from tests.test_tune import tiny_set, tune_command  # noqa: F401  (tiny_set is a fixture)
@@ -51,6 +53,23 @@ def test_a_missing_trial_or_a_folder_that_is_no_search_is_a_one_line_error(searc
     assert retrain_trials.main([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path}: not a mer.tune search folder (no .hydra/hydra.yaml)"
     assert not (tmp_path / "out").exists()
+
+
+def test_searches_on_different_splits_are_refused_before_any_training(search_dir, tmp_path, monkeypatch, capsys):
+    other = tmp_path / "other_split"
+    shutil.copytree(search_dir, other, ignore=shutil.ignore_patterns("trials", "retrained"))
+    hydra_file = other / ".hydra" / "hydra.yaml"
+    hydra = yaml.safe_load(hydra_file.read_text())
+    hydra["hydra"]["overrides"]["task"].append("cv.seed=7")  # other validation subjects
+    hydra_file.write_text(yaml.safe_dump(hydra))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking the splits")
+
+    monkeypatch.setattr(retrain_trials, "train_run", no_training)
+    assert retrain_trials.main([str(search_dir), str(other), "--seeds", "5", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: {other}: its split differs from {search_dir}'s; "
+                                                "compare trials of searches on the same data and split")  # fmt: skip
 
 
 def test_seed_ranges():

@@ -77,15 +77,15 @@ def retrain(searches: list[Search], seeds: list[int], out: Path) -> dict[str, di
     out.mkdir(parents=True, exist_ok=True)
     done_file = out / "results.json"
     done = json.loads(done_file.read_text()) if done_file.exists() else {}
-    splits = {}
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        splits = []  # every search's split first, so a mismatch stops the command before any training
         for search in searches:
             cfg = compose(config_name="tune", overrides=search.searchpath + search.task)
-            records, fold, test = search_split(load_records(cfg.data), cfg)
-            key = ([r.path for r in records], fold, sorted({r.subject for r in test}))
-            splits.setdefault(str(key), search)
-            if len(splits) > 1:
+            records, fold, _ = search_split(load_records(cfg.data), cfg)
+            splits.append((records, fold))
+            if ([r.path for r in records], fold) != ([r.path for r in splits[0][0]], splits[0][1]):
                 raise ValueError(f"{search.dir}: its split differs from {searches[0].dir}'s; compare trials of searches on the same data and split")
+        for search, (records, fold) in zip(searches, splits):
             for seed in seeds:
                 label = f"{search.label}:{seed}"
                 if label in done:
