@@ -406,14 +406,19 @@ def trial_overrides(task: list[str]) -> list[str]:
     return [o for o in task if _key(o).split(".")[0] not in own]
 
 
+def base_overrides(hydra_overrides: list[str], task: list[str]) -> list[str]:
+    """What every trial of a search gets from its command line (Hydra's ``overrides.hydra`` and
+    ``overrides.task``): ``hydra.searchpath`` (e.g. an earlier search's folder, for
+    ``+experiment=best``), which must reach the trials' compose too, and the training overrides."""
+    return [o for o in hydra_overrides if _key(o) == "hydra.searchpath"] + trial_overrides(task)
+
+
 @hydra.main(version_base="1.3", config_path="../configs", config_name="tune")
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    # hydra.searchpath (e.g. an earlier search's folder, for +experiment=best) must reach the trials' compose too
-    searchpath = [o for o in hydra_cfg.overrides.hydra if _key(o) == "hydra.searchpath"]
-    summary = tune(cfg, Path(hydra_cfg.runtime.output_dir), searchpath + trial_overrides(list(hydra_cfg.overrides.task)))
+    summary = tune(cfg, Path(hydra_cfg.runtime.output_dir), base_overrides(list(hydra_cfg.overrides.hydra), list(hydra_cfg.overrides.task)))
     best = summary.get("best") or {}
     return float(best.get("val_uf1", float("nan")))
 

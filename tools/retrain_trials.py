@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 
 from mer.data.build import load_records
 from mer.train import run as train_run
-from mer.tune import CONFIGS, _key, default_storage_url, search_split, trial_overrides
+from mer.tune import CONFIGS, base_overrides, default_storage_url, search_split
 
 
 def parse_seeds(items: list[str]) -> list[int]:
@@ -53,8 +53,7 @@ class Search:
         if not hydra_file.exists():
             raise ValueError(f"{self.dir}: not a mer.tune search folder (no .hydra/hydra.yaml)")
         overrides = OmegaConf.load(hydra_file).hydra.overrides
-        self.task = list(overrides.task)
-        self.searchpath = [o for o in overrides.hydra if _key(o) == "hydra.searchpath"]
+        self.base = base_overrides(list(overrides.hydra), list(overrides.task))  # as mer.tune gave its trials
         config = OmegaConf.load(self.dir / ".hydra" / "config.yaml")
         storage = config.get("storage") or default_storage_url(self.dir)
         study = optuna.load_study(study_name=config.study_name, storage=storage)
@@ -68,8 +67,7 @@ class Search:
         self.label = f"{self.dir.name}:{self.trial.number}"
 
     def training_overrides(self, seed: int) -> list[str]:
-        return [*self.searchpath, *trial_overrides(self.task), *self.trial.user_attrs["overrides"],
-                "evaluate_test=false", "resume=false", f"seed={seed}"]  # fmt: skip
+        return [*self.base, *self.trial.user_attrs["overrides"], "evaluate_test=false", "resume=false", f"seed={seed}"]
 
 
 def retrain(searches: list[Search], seeds: list[int], out: Path) -> dict[str, dict[int, float]]:
@@ -80,7 +78,7 @@ def retrain(searches: list[Search], seeds: list[int], out: Path) -> dict[str, di
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         splits = []  # every search's split first, so a mismatch stops the command before any training
         for search in searches:
-            cfg = compose(config_name="tune", overrides=search.searchpath + search.task)
+            cfg = compose(config_name="train", overrides=search.base)  # the data and cv settings the split is made of
             records, fold, _ = search_split(load_records(cfg.data), cfg)
             splits.append((records, fold))
             if ([r.path for r in records], fold) != ([r.path for r in splits[0][0]], splits[0][1]):
