@@ -42,7 +42,7 @@ def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None 
     if fmt not in ("onnx", "torchscript"):
         raise ValueError(f"unknown export format {fmt!r}; valid choices: onnx, torchscript")
     output = Path(output) if output else checkpoint.with_suffix(".onnx" if fmt == "onnx" else ".ts")
-    model, config, class_names, au_names = load_model(checkpoint, torch.device("cpu"))
+    model, config, class_names, au_names, au_thresholds = load_model(checkpoint, torch.device("cpu"))
     make_exportable(model)
     wrapper = ExportWrapper(model).eval()
     t, s = int(config.clip_sampler.num_frames), int(config.data.crop_size)
@@ -59,8 +59,8 @@ def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None 
             )  # fmt: skip
         else:
             torch.jit.trace(wrapper, example).save(str(output))
-    meta = {"class_names": class_names, "au_names": au_names, "config": OmegaConf.to_container(config, resolve=True),
-            "source": str(checkpoint), "format": fmt}  # fmt: skip
+    meta = {"class_names": class_names, "au_names": au_names, "au_thresholds": au_thresholds,
+            "config": OmegaConf.to_container(config, resolve=True), "source": str(checkpoint), "format": fmt}  # fmt: skip
     output.with_name(output.name + ".json").write_text(json.dumps(meta, indent=2) + "\n")
     # check: the exported model answers like the eager one, on another batch size too
     check = torch.randn(batch + 1, 3, t, s, s, generator=torch.Generator().manual_seed(1))

@@ -102,7 +102,7 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
 
 def columns(model: ScoringModel) -> tuple[list[str], list[str]]:
     rows = ["video", "status", "reason", "interval", "clip_id", "onset", "apex", "offset", "onset_s", "apex_s", "offset_s",
-            "spot_score", "emotion", *[f"p_{c}" for c in model.class_names], *[f"p_AU{a}" for a in model.au_names]]  # fmt: skip
+            "spot_score", "emotion", *[f"p_{c}" for c in model.class_names], "aus", *[f"p_AU{a}" for a in model.au_names]]  # fmt: skip
     frames = ["video", "interval", "frame", "time_s", *[f"p_AU{a}" for a in model.au_names]]
     return rows, frames
 
@@ -156,6 +156,7 @@ class Scorer:
     def _rows(self, item: dict, out: dict) -> None:
         plan: VideoPlan = item["plan"]
         names, aus = self.model.class_names, self.model.au_names
+        present = self.model.present_aus(out["clip_aus"])
         for j in range(len(item["clips"])):
             k = item["first"] + j
             c = plan.candidates[k]
@@ -163,7 +164,7 @@ class Scorer:
             row = {"video": item["video"], "status": "ok", "reason": "", "interval": k, "clip_id": c.clip_id,
                    "onset": c.onset, "apex": c.apex, "offset": c.offset, "spot_score": round(c.score, 6),
                    "onset_s": round(c.times[0], 4), "apex_s": round(c.times[1], 4), "offset_s": round(c.times[2], 4),
-                   "emotion": names[int(np.argmax(probs))]}  # fmt: skip
+                   "emotion": names[int(np.argmax(probs))], "aus": present[j]}  # fmt: skip
             row.update({f"p_{name}": round(float(p), 6) for name, p in zip(names, probs)})
             row.update({f"p_AU{a}": round(float(p), 6) for a, p in zip(aus, out["clip_aus"][j])})
             self.rows[item["video"]].append(row)

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mer.data.build import build_clip_dataset, class_names, load_records
-from mer.data.splits import Fold, make_folds
+from mer.data.build import build_clip_dataset, build_folds, class_names, load_records
+from mer.data.splits import Fold
 from mer.engine import distributed as dist
-from mer.engine.reports import named_metrics, plot_confusion, plot_curves, predictions_table, write_json
+from mer.engine.reports import au_f1_text, named_metrics, plot_confusion, plot_curves, predictions_table, write_json
 from mer.engine.trainer import Predictions, evaluate, fit, load_checkpoint, make_loader, seed_everything, select_device
 from mer.data.dataset import au_vector
 from mer.losses import LOSSES, build_emotion_loss, class_balanced_weights
@@ -119,9 +119,10 @@ def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, me
         test_set = build_clip_dataset(pick(fold.test), cfg.data, cfg.clip_sampler, train=False)
         loader = make_loader(test_set, batch_size=cfg.trainer.eval_batch_size, train=False, seed=seed,
                              num_workers=cfg.trainer.num_workers, device=device)  # fmt: skip
-        predictions = evaluate(model.to(device), loader, device=device)
+        predictions = evaluate(model.to(device), loader, device=device).with_au_thresholds(best.get("au_thresholds"))
         test = predictions.metrics(num_classes)
-        summary.update({f"test_{k}": test[k] for k in ("uf1", "uar", "accuracy")} | {"test_au_f1": test.get("au_f1")})
+        summary.update({f"test_{k}": test[k] for k in ("uf1", "uar", "accuracy")}
+                       | {"test_au_f1": test.get("au_f1"), "test_au_f1_tuned": test.get("au_f1_tuned"), "au_thresholds": best.get("au_thresholds")})  # fmt: skip
     if dist.is_main():
         write_json(done, {"summary": summary, "history": result.history,
                           "predictions": None if predictions is None else predictions.__dict__})  # fmt: skip
@@ -160,8 +161,7 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
     records = load_records(cfg.data) if records is None else records
     names, au_list = class_names(cfg.data), [int(a) for a in cfg.data.aus]
     if folds is None:
-        folds = make_folds(records, cfg.cv.protocol, folds=cfg.cv.folds or 5, test_size=cfg.cv.test_size or 0.25,
-                           val_fraction=cfg.cv.val_fraction, seed=cfg.cv.seed)  # fmt: skip
+        folds = build_folds(records, cfg.cv)
     meta = {"config": plain_config(cfg), "class_names": names, "au_names": au_list}
     if dist.is_main():
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -200,7 +200,7 @@ def write_outputs(run_dir: Path, result: dict, pooled: Predictions, folds: list[
     write_json(run_dir / "metrics.json", result)
     if "uf1" in result:
         log.info("test (pooled): UF1 %.4f  UAR %.4f  accuracy %.4f  AU F1 %s", result["uf1"], result["uar"], result["accuracy"],
-                 f"{result['au_f1']:.4f}" if result.get("au_f1") is not None else "n/a")  # fmt: skip
+                 au_f1_text(result))  # fmt: skip
     log.info("results in %s", run_dir)
 
 

@@ -1,6 +1,12 @@
 """Per-AU ROC AUC of finished runs, from their predictions.csv and their data set's annotations.
 
-    python tools/au_auc.py RUN_DIR [RUN_DIR ...] [--aus 4 7 14 23]
+    python tools/au_auc.py RUN_DIR [RUN_DIR ...] [--aus 4 7 14 23] [--tuned]
+
+``--tuned`` adds the AU F1 at per-AU thresholds chosen on each fold's validation clips (what
+training has recorded since the thresholds exist, ``au_f1_tuned``): read from the folds' results
+when they have thresholds, else chosen again by evaluating each fold's ``best.pt`` on its
+validation clips (the run's own folds, from its config), then applied to the fold's test
+predictions. Test clips never choose a threshold.
 
 A run written since ``per_au_auc`` joined metrics.json has the same figures there; this reads runs
 older than that too. AU F1 at a threshold of 0.5 cannot tell a score that ranks the clips with an
@@ -12,6 +18,7 @@ synthetic set is regenerated into the cache if it is missing). Prints a Markdown
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -38,10 +45,52 @@ def run_auc(run_dir: Path) -> tuple[list[int], dict]:
     return aus, au_metrics(y_true, y_score)
 
 
+def fold_thresholds(run_dir: Path, fold_dir: Path, summary: dict, cache: dict) -> np.ndarray | None:
+    """The fold's per-AU thresholds: recorded by training, or chosen now on its validation clips."""
+    if summary.get("au_thresholds") is not None:
+        return np.asarray(summary["au_thresholds"], dtype=float)
+    import torch
+
+    from mer.data.build import build_clip_dataset, build_folds
+    from mer.engine.metrics import choose_au_thresholds
+    from mer.engine.trainer import evaluate, make_loader
+    from mer.evaluate import load_model
+
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    if "records" not in cache:
+        cache["records"] = load_records(cfg.data)
+        cache["folds"] = build_folds(cache["records"], cfg.cv)
+    fold = cache["folds"][summary["fold"]]
+    device = torch.device("cpu")
+    model = load_model(fold_dir / "best.pt", device).model
+    val_set = build_clip_dataset([cache["records"][i] for i in fold.val], cfg.data, cfg.clip_sampler, train=False)
+    loader = make_loader(val_set, batch_size=int(cfg.trainer.eval_batch_size), train=False, seed=0, num_workers=0, device=device)
+    val = evaluate(model, loader, device=device)
+    return choose_au_thresholds(val.au_true, val.au_probs) if val.au_probs else None
+
+
+def tuned_au_f1(run_dir: Path) -> float:
+    """Pooled test AU F1 with each fold's test predictions decided at that fold's thresholds."""
+    truth, scores, thresholds, cache = [], [], [], {}
+    for result_path in sorted(run_dir.glob("fold*/result.json")):
+        saved = json.loads(result_path.read_text())
+        predictions = saved.get("predictions") or {}
+        if not predictions.get("au_probs"):
+            continue
+        chosen = fold_thresholds(run_dir, result_path.parent, saved["summary"], cache)
+        truth.append(np.asarray(predictions["au_true"]))
+        scores.append(np.asarray(predictions["au_probs"]))
+        thresholds.append(np.broadcast_to(0.5 if chosen is None else chosen, scores[-1].shape))
+    if not scores:
+        raise SystemExit(f"{run_dir}: no fold with test AU predictions (fold*/result.json)")
+    return au_metrics(np.concatenate(truth), np.concatenate(scores), np.concatenate(thresholds))["au_f1"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with config.yaml and predictions.csv")
     parser.add_argument("--aus", nargs="*", type=int, help="only these AUs (default: all of the run's)")
+    parser.add_argument("--tuned", action="store_true", help="add the AU F1 at thresholds chosen on validation")
     args = parser.parse_args(argv)
     lines, failed = [], []
     for run in args.runs:
@@ -49,16 +98,19 @@ def main(argv: list[str] | None = None) -> None:
             if not (run / "predictions.csv").is_file():
                 raise SystemExit(f"{run}: no predictions.csv (an unfinished run?)")
             aus, m = run_auc(run)
+            tuned = tuned_au_f1(run) if args.tuned else None
         except SystemExit as exc:
             failed.append(str(exc))
             continue
         shown = [au for au in aus if not args.aus or au in args.aus]
         if not lines:
-            lines.append("| run | " + " | ".join(f"AU{au}" for au in shown) + " | mean AUC (all AUs) | AU F1 (all AUs) |")
-            lines.append("|---" * (len(shown) + 3) + "|")
+            extra = " AU F1 at validation thresholds |" if args.tuned else ""
+            lines.append("| run | " + " | ".join(f"AU{au}" for au in shown) + f" | mean AUC (all AUs) | AU F1 (all AUs) |{extra}")
+            lines.append("|---" * (len(shown) + 3 + args.tuned) + "|")
         auc = dict(zip(aus, m["per_au_auc"]))
         cells = ["-" if np.isnan(auc[au]) else f"{auc[au]:.2f}" for au in shown]
-        lines.append(f"| {run} | " + " | ".join(cells) + f" | {m['au_auc']:.2f} | {100 * m['au_f1']:.1f} |")
+        tail = f" {100 * tuned:.1f} |" if tuned is not None else ""
+        lines.append(f"| {run} | " + " | ".join(cells) + f" | {m['au_auc']:.2f} | {100 * m['au_f1']:.1f} |{tail}")
     print("\n".join(lines))
     for message in failed:
         print(f"skipped {message}", file=sys.stderr)

@@ -14,6 +14,7 @@ from mer.data.formats import Annotations, read_annotations
 from mer.data.labels import get_label_map
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler, build_sampler
+from mer.data.splits import Fold, make_folds
 from mer.data.transforms import build_transform
 
 
@@ -76,3 +77,9 @@ def build_clip_dataset(records: Sequence[ClipRecord], data_cfg, sampler_cfg, *, 
         records, build_clip_sampler(sampler_cfg), transform, train=train, au_list=tuple(data_cfg.aus),
         backend=data_cfg.get("backend", "decord"), frame_transform=frame_transform,
     )  # fmt: skip
+
+
+def build_folds(records: Sequence[ClipRecord], cv_cfg) -> list[Fold]:
+    """The folds of a ``cv`` config (a run's ``config.yaml`` gives back the run's folds)."""
+    return make_folds(records, cv_cfg.protocol, folds=cv_cfg.folds or 5, test_size=cv_cfg.test_size or 0.25,
+                      val_fraction=cv_cfg.val_fraction, seed=cv_cfg.seed)  # fmt: skip

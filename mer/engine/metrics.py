@@ -39,11 +39,23 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_cla
     }
 
 
-def au_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) -> dict:
+def column_f1(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """F1 of each column of boolean arrays (N, K) (``truth`` may be (N, 1)); 0 where a column has
+    neither a prediction nor a positive. By hand, as f1_score would read a single column as a
+    binary task with two classes."""
+    tp = (predicted & truth).sum(axis=0)
+    return 2 * tp / np.maximum(predicted.sum(axis=0) + truth.sum(axis=0), 1)
+
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)  # candidate AU decision thresholds
+
+
+def au_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float | np.ndarray = 0.5) -> dict:
     """F1 per AU on clip-level predictions (``y_score`` probabilities (N, K)) and their mean, and
     the ROC AUC per AU and its mean.
 
-    F1 is at ``threshold``; the AUC needs none: 0.5 means the score does not rank clips with the
+    F1 is at ``threshold``: one value, one per AU (K,), or one per clip and AU (N, K), e.g. each
+    fold's own thresholds on predictions pooled over folds. The AUC needs none: 0.5 means the score does not rank clips with the
     AU above clips without it at all, which F1 = 0 alone cannot tell from a score that ranks well
     but stays under the threshold. Means are over AUs that occur in the truth (an AU never present
     has no F1 to speak of); an AU present in every clip has no AUC either (NaN, not in the mean).
@@ -53,7 +65,7 @@ def au_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) 
     y_pred = y_score >= threshold
     if y_true.size == 0:
         return {"au_f1": 0.0, "per_au_f1": [], "au_auc": float("nan"), "per_au_auc": []}
-    per_au = f1_score(y_true, y_pred, average=None, zero_division=0.0)
+    per_au = column_f1(y_pred, y_true)
     occurs = y_true.any(axis=0)
     ranked = occurs & ~y_true.all(axis=0)  # both kinds of clip present: an AUC exists
     auc = [float(roc_auc_score(y_true[:, k], y_score[:, k])) if r else float("nan") for k, r in enumerate(ranked)]
@@ -63,3 +75,36 @@ def au_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) 
         "au_auc": float(np.nanmean(auc)) if ranked.any() else float("nan"),
         "per_au_auc": auc,
     }
+
+
+def choose_au_thresholds(y_true: np.ndarray, y_score: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID) -> np.ndarray:
+    """Per-AU decision thresholds (K,): for each AU the value of ``grid`` with the highest F1 on
+    these clips (validation clips, never test ones); ties go to the value nearest 0.5.
+
+    An AU without a positive clip here keeps 0.5 (any threshold gives F1 0: nothing to choose
+    from). Why at all: the sigmoid of a model trained with rare positives, or under a loss that
+    shrinks the shared features' scale (LDAM/CRI), ranks clips well but stays below 0.5, so F1 at
+    0.5 reads a working AU as absent; the threshold that separates best on held-out clips does not.
+    """
+    y_true = np.asarray(y_true) > 0.5
+    y_score = np.asarray(y_score, dtype=float)
+    grid = np.asarray(grid, dtype=float)
+    thresholds = np.full(y_true.shape[1] if y_true.ndim == 2 else 0, 0.5)
+    for k in range(thresholds.size):
+        if not y_true[:, k].any():
+            continue
+        predicted = y_score[:, k, None] >= grid[None, :]  # (N, G)
+        f1 = column_f1(predicted, y_true[:, k, None])
+        best = grid[np.isclose(f1, f1.max())]
+        thresholds[k] = best[np.argmin(np.abs(best - 0.5))]
+    return thresholds
+
+
+def present_aus(au_probs: np.ndarray, thresholds, au_names: Sequence[int]) -> list[str]:
+    """The AUs decided present per clip, as FACS codes joined by '+' (``AU4+AU7``; '' for none).
+
+    ``au_probs`` (N, K); ``thresholds`` a number, (K,) or (N, K): the model's per-AU thresholds.
+    """
+    present = np.asarray(au_probs) >= np.asarray(thresholds, dtype=float)
+    return ["+".join(f"AU{au}" for au, on in zip(au_names, row) if on) for row in present]
+

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mer.engine.metrics import present_aus  # noqa: E402
+
 
 def _json_safe(value):
     if isinstance(value, dict):
@@ -38,7 +40,7 @@ def write_json(path: Path, data: dict) -> Path:
 def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[str]) -> dict:
     """Per-class and per-AU lists turned into name-keyed tables."""
     out = {k: metrics[k] for k in ("uf1", "uar", "accuracy") if k in metrics}
-    for key in ("au_f1", "au_auc"):
+    for key in ("au_f1", "au_f1_tuned", "au_auc"):
         if key in metrics:
             out[key] = metrics[key]
     out["per_class"] = {
@@ -47,10 +49,20 @@ def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[
     }
     if metrics.get("per_au_f1"):
         out["per_au"] = {f"AU{au}": f1 for au, f1 in zip(au_names, metrics["per_au_f1"])}
+    if metrics.get("per_au_f1_tuned"):
+        out["per_au_tuned"] = {f"AU{au}": f1 for au, f1 in zip(au_names, metrics["per_au_f1_tuned"])}
     if metrics.get("per_au_auc"):
         out["per_au_auc"] = {f"AU{au}": auc for au, auc in zip(au_names, metrics["per_au_auc"])}
     out["confusion"] = metrics["confusion"]
     return out
+
+
+def au_f1_text(metrics: dict) -> str:
+    """``0.2490 (0.3570 at the validation thresholds)`` for logs; ``n/a`` without an AU head."""
+    if metrics.get("au_f1") is None:
+        return "n/a"
+    tuned = metrics.get("au_f1_tuned")
+    return f"{metrics['au_f1']:.4f}" + (f" ({tuned:.4f} at the validation thresholds)" if tuned is not None else "")
 
 
 def predictions_table(predictions, class_names: Sequence[str], au_names: Sequence[str]) -> pd.DataFrame:
@@ -67,6 +79,8 @@ def predictions_table(predictions, class_names: Sequence[str], au_names: Sequenc
         table[f"p_{name}"] = probs[:, i].round(6)
     if predictions.au_probs:
         au_probs = np.asarray(predictions.au_probs)
+        thresholds = np.asarray(predictions.au_thresholds) if predictions.au_thresholds else 0.5
+        table["aus"] = present_aus(au_probs, thresholds, au_names)
         for k, au in enumerate(au_names):
             table[f"p_AU{au}"] = au_probs[:, k].round(6)
     return table

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from mer.engine import distributed as dist
-from mer.engine.metrics import au_metrics, classification_metrics
+from mer.engine.metrics import au_metrics, choose_au_thresholds, classification_metrics
 from mer.losses import EmotionLoss
 from mer.losses.au import FrameAULoss
 from mer.losses.schedule import Schedule, ScheduleState
@@ -73,19 +73,35 @@ class Predictions:
     probs: list[list[float]] = field(default_factory=list)  # (N, E) emotion probabilities
     au_true: list[list[float]] = field(default_factory=list)  # (N, K) clip AU targets
     au_probs: list[list[float]] = field(default_factory=list)  # (N, K) clip AU probabilities
+    au_thresholds: list[list[float]] = field(default_factory=list)  # (N, K) the model's AU decision thresholds; empty: none chosen
 
     @property
     def pred(self) -> list[int]:
         return [int(np.argmax(p)) for p in self.probs]
 
     def metrics(self, num_classes: int) -> dict:
+        """Classification metrics, and AU metrics at 0.5 (``au_f1``) and, when the model has
+        thresholds chosen on validation, at those (``au_f1_tuned``, ``per_au_f1_tuned``)."""
         out = classification_metrics(self.true, self.pred, num_classes)
         if self.au_probs:
-            out.update(au_metrics(np.array(self.au_true), np.array(self.au_probs)))
+            au_true, au_probs = np.array(self.au_true), np.array(self.au_probs)
+            out.update(au_metrics(au_true, au_probs))
+            if self.au_thresholds:
+                tuned = au_metrics(au_true, au_probs, np.array(self.au_thresholds))
+                out.update(au_f1_tuned=tuned["au_f1"], per_au_f1_tuned=tuned["per_au_f1"])
         return out
 
+    def with_au_thresholds(self, thresholds) -> "Predictions":
+        """The same predictions, decided at the model's per-AU ``thresholds`` (K,); None: at 0.5."""
+        if thresholds is not None and self.au_probs:
+            self.au_thresholds = [[float(t) for t in thresholds] for _ in self.au_probs]
+        return self
+
     def extend(self, other: "Predictions") -> "Predictions":
-        for name in ("clip_ids", "subjects", "true", "probs", "au_true", "au_probs"):
+        if bool(self.au_thresholds) != bool(other.au_thresholds) and self.au_probs and other.au_probs:
+            self.au_thresholds = []  # not every part has thresholds: report at 0.5 only
+            other = Predictions(**{**other.__dict__, "au_thresholds": []})
+        for name in ("clip_ids", "subjects", "true", "probs", "au_true", "au_probs", "au_thresholds"):
             getattr(self, name).extend(getattr(other, name))
         return self
 
@@ -346,7 +362,8 @@ def fit(
             scaler=scaler, grad_clip=tc.get("grad_clip"), max_steps=tc.get("max_steps_per_epoch"), progress=tc.get("progress", True),
         )  # fmt: skip
         update_bn_stats(model, train_loader, device=device, max_batches=tc.get("precise_bn_batches", 0))
-        val = evaluate(model, val_loader, device=device).metrics(num_classes)
+        val_predictions = evaluate(model, val_loader, device=device)
+        val = val_predictions.metrics(num_classes)
         record = {
             "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **{f"train_{k}": v for k, v in train_stats.items()},
             "val_uf1": val["uf1"], "val_uar": val["uar"], "val_accuracy": val["accuracy"], "val_au_f1": val.get("au_f1", float("nan")),
@@ -369,8 +386,9 @@ def fit(
                         writer.add_scalar(_tag(key), value, epoch)
                 writer.flush()
             weights = unwrap(model).state_dict()
-            if improved:
-                save_checkpoint({"model": weights, "epoch": epoch, "val": _plain_metrics(val), **meta}, best_path)
+            if improved:  # the AU decision thresholds are chosen on the same validation clips as the epoch
+                thresholds = choose_au_thresholds(val_predictions.au_true, val_predictions.au_probs).tolist() if val_predictions.au_probs else None
+                save_checkpoint({"model": weights, "epoch": epoch, "val": _plain_metrics(val), "au_thresholds": thresholds, **meta}, best_path)
             save_checkpoint(
                 {
                     "model": weights, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),

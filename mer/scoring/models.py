@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from mer.engine.metrics import present_aus
+
 OUTPUTS = ("emotion", "clip_aus", "frame_aus", "attention")
 
 
@@ -28,6 +30,11 @@ class ScoringModel:
     au_names: list[int]
     kind: str = "eager"
     extras: dict = field(default_factory=dict)
+    au_thresholds: list[float] | None = None  # per-AU decision thresholds chosen on validation; None: 0.5
+
+    def present_aus(self, clip_aus: np.ndarray) -> list[str]:
+        """(N, K) AU probabilities -> the AUs decided present per clip (``AU4+AU7``) at the model's thresholds."""
+        return present_aus(clip_aus, 0.5 if self.au_thresholds is None else self.au_thresholds, self.au_names)
 
     @property
     def crop_size(self) -> int:
@@ -95,11 +102,12 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
                 return probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
 
             kind = "torchscript"
-        return ScoringModel(run, config, list(meta["class_names"]), [int(a) for a in meta["au_names"]], kind)
+        return ScoringModel(run, config, list(meta["class_names"]), [int(a) for a in meta["au_names"]], kind,
+                            au_thresholds=meta.get("au_thresholds"))  # fmt: skip
 
     from mer.evaluate import load_model
 
-    model, config, names, aus = load_model(path, device)
+    model, config, names, aus, thresholds = load_model(path, device)
     wrapper = ExportWrapper(model).eval()
 
     @torch.no_grad()
@@ -108,4 +116,4 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
             emotion, clip_aus, frame_aus, _ = wrapper(clips.to(device, non_blocking=True))
         return probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
 
-    return ScoringModel(run, config, names, aus, "eager", {"module": model})
+    return ScoringModel(run, config, names, aus, "eager", {"module": model}, au_thresholds=thresholds)

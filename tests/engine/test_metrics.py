@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from mer.engine.metrics import au_metrics, classification_metrics
+from mer.engine.metrics import au_metrics, choose_au_thresholds, classification_metrics, present_aus
 
 
 def test_hand_computed_case():
@@ -66,3 +66,33 @@ def test_au_auc_tells_a_well_ranked_low_score_from_no_signal():
     assert np.isnan(m["per_au_auc"][2])  # present in every clip: nothing to rank against
     assert np.isnan(m["per_au_auc"][3])  # never present
     assert m["au_auc"] == pytest.approx(0.75)  # mean over the AUs that have an AUC
+
+
+def test_au_thresholds_chosen_by_f1_on_the_given_clips():
+    y_true = np.array([[1, 0, 1], [1, 0, 1], [0, 0, 0], [0, 0, 0]])
+    y_score = np.array([[0.30, 0.9, 0.80], [0.20, 0.1, 0.90], [0.10, 0.2, 0.05], [0.25, 0.3, 0.10]])
+    thresholds = choose_au_thresholds(y_true, y_score)
+    # AU A: at 0.15 or 0.20 the clips 0.30, 0.20, 0.25 are called: F1 = 2*2 / (3 + 2) = 0.8, the best;
+    # at 0.25: 0.30, 0.25 (F1 0.5); at 0.30: 0.30 alone (F1 2/3). The tie goes to the value nearer 0.5.
+    assert thresholds[0] == pytest.approx(0.20)
+    assert thresholds[1] == 0.5  # never present here: nothing to choose from
+    # AU C: every value from 0.15 to 0.80 separates perfectly; the one nearest 0.5 is kept
+    assert thresholds[2] == pytest.approx(0.5)
+    assert au_metrics(y_true, y_score, thresholds)["per_au_f1"][0] == pytest.approx(0.8)
+
+
+def test_au_f1_at_per_clip_thresholds_of_pooled_folds():
+    # two folds' predictions pooled, each decided at its own model's threshold
+    y_true = np.array([[1], [0], [1], [0]])
+    y_score = np.array([[0.3], [0.2], [0.6], [0.55]])
+    per_clip = np.array([[0.25], [0.25], [0.7], [0.7]])  # fold 1: 0.25, fold 2: 0.7
+    # called: clip 0 (tp) only -> precision 1, recall 1/2, F1 2/3; at 0.5 everywhere: clips 2 (tp), 3 (fp) -> 1/2
+    assert au_metrics(y_true, y_score, per_clip)["au_f1"] == pytest.approx(2 / 3)
+    assert au_metrics(y_true, y_score)["au_f1"] == pytest.approx(0.5)
+
+
+def test_present_aus_names_the_aus_at_or_above_their_thresholds():
+    probs = np.array([[0.6, 0.2, 0.5], [0.1, 0.3, 0.4]])
+    assert present_aus(probs, 0.5, [4, 7, 23]) == ["AU4+AU23", ""]
+    assert present_aus(probs, [0.7, 0.25, 0.45], [4, 7, 23]) == ["AU23", "AU7"]
+    assert present_aus(np.zeros((2, 0)), 0.5, []) == ["", ""]  # a model without the AU head

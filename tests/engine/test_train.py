@@ -18,6 +18,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from mer.data.synthetic import generate
+from mer.engine.metrics import THRESHOLD_GRID, au_metrics, present_aus
 from mer.engine.trainer import load_checkpoint, train_one_epoch
 from mer.losses import EmotionLoss
 from mer.losses.au import FrameAULoss
@@ -78,6 +79,23 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
     evaluated = evaluate_run(make_eval_cfg(tiny_set, run_dir / "best.pt"), tmp_path / "eval")
     assert evaluated["clips"] == len(predictions)
     assert evaluated["uf1"] == pytest.approx(metrics["uf1"], abs=1e-6)
+    # per-AU thresholds chosen on validation travel in the checkpoint and decide the AUs of every output
+    thresholds = ckpt["au_thresholds"]
+    assert len(thresholds) == 16 and all(t in THRESHOLD_GRID or t == 0.5 for t in thresholds)
+    assert metrics["folds"][0]["au_thresholds"] == thresholds
+    p_au = predictions[[f"p_AU{au}" for au in ckpt["au_names"]]].to_numpy()
+    assert predictions["aus"].fillna("").tolist() == present_aus(p_au, thresholds, ckpt["au_names"])
+    saved = json.loads((run_dir / "fold0" / "result.json").read_text())["predictions"]
+    tuned = au_metrics(np.array(saved["au_true"]), np.array(saved["au_probs"]), np.array(thresholds))["au_f1"]
+    assert metrics["au_f1_tuned"] == pytest.approx(tuned) and set(metrics["per_au_tuned"]) == {f"AU{a}" for a in ckpt["au_names"]}
+    assert evaluated["au_f1_tuned"] == pytest.approx(metrics["au_f1_tuned"], abs=1e-6)
+    # tools/au_auc.py --tuned reads the recorded thresholds, and for a run from before they were
+    # recorded chooses them again from the fold's best.pt on its validation clips: the same figure
+    assert au_auc.tuned_au_f1(run_dir) == pytest.approx(metrics["au_f1_tuned"])
+    result = json.loads((run_dir / "fold0" / "result.json").read_text())
+    result["summary"].pop("au_thresholds")
+    (run_dir / "fold0" / "result.json").write_text(json.dumps(result))
+    assert au_auc.tuned_au_f1(run_dir) == pytest.approx(metrics["au_f1_tuned"])
 
 
 def make_eval_cfg(annotations: Path, checkpoint: Path):

@@ -17,11 +17,15 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from mer.data.synthetic import generate
 from mer.data.synthetic.long import write_long_video
 from mer.data.video import open_video, write_frame_folder, write_video
+from mer.engine.metrics import present_aus
+from mer.engine.trainer import load_checkpoint
+from mer.scoring.models import load_scoring_model
 from mer.scoring.outputs import ResultWriter, merge_parts, read_rows
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -115,6 +119,11 @@ def test_scores_a_folder_of_real_world_like_inputs(checkpoint, recordings, tmp_p
         assert not np.allclose(vfr.apex_s, vfr.apex / 30.0)
     frames = pd.read_csv(tmp_path / "frames.csv")
     assert len(frames) == 8 * len(ok) and {"frame", "time_s", "p_AU12"} <= set(frames.columns)
+    # the AUs named present are those at or above the checkpoint's per-AU thresholds (chosen on validation)
+    ckpt = load_checkpoint(checkpoint)
+    assert ckpt["au_thresholds"] is not None
+    p_au = ok[[f"p_AU{au}" for au in ckpt["au_names"]]].to_numpy()
+    assert ok["aus"].fillna("").tolist() == present_aus(p_au, ckpt["au_thresholds"], ckpt["au_names"])
 
 
 def test_a_rerun_skips_finished_videos_and_overwrite_redoes_them(checkpoint, recordings, tmp_path):
@@ -207,6 +216,10 @@ def test_exported_models_score_like_the_checkpoint(checkpoint, recordings, tmp_p
     probs = [c for c in eager.columns if c.startswith("p_")]
     assert len(eager) >= 1 and list(eager.emotion) == list(other.emotion)
     assert np.abs(eager[probs].to_numpy() - other[probs].to_numpy()).max() <= 1e-4
+    # the exported model keeps the checkpoint's AU thresholds
+    thresholds = load_checkpoint(checkpoint)["au_thresholds"]
+    assert json.loads(exported.with_name(exported.name + ".json").read_text())["au_thresholds"] == thresholds
+    assert load_scoring_model(exported, torch.device("cpu")).au_thresholds == thresholds
 
 
 def test_annotated_intervals_are_scored_without_spotting(checkpoint, tmp_path):
