@@ -4,6 +4,7 @@
     python tools/ablate.py heads
     python tools/ablate.py imbalance
     python tools/ablate.py sampling --report          # only print the table of finished runs
+    python tools/ablate.py imbalance --report --tuned # ... with the AU F1 at thresholds chosen on validation
 
 Each condition x seed is one ``python -m mer.train cv=kfold ...`` run in
 ``<out>/<study>/<condition>/seed<k>/``; a finished run (its metrics.json exists) is not redone, so the
@@ -63,10 +64,14 @@ def cell(values: list[float]) -> str:
     return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
 
 
-def summarise(out: Path, study: str, seeds: list[int]) -> str:
-    lines = [f"| {study} | UF1 | UAR | recall, 2 smallest classes | AU F1 | UF1 of single folds | runs |", "|---|---|---|---|---|---|---|"]
+def summarise(out: Path, study: str, seeds: list[int], *, tuned: bool = False) -> str:
+    """The Markdown table; ``tuned`` adds the AU F1 at per-AU thresholds chosen on validation
+    (recorded by runs since the thresholds exist; for older runs chosen again by tools/au_auc.py,
+    which evaluates each fold's best.pt on its validation clips)."""
+    head = f"| {study} | UF1 | UAR | recall, 2 smallest classes | AU F1 |" + (" AU F1, validation thresholds |" if tuned else "")
+    lines = [head + " UF1 of single folds | runs |", "|---" * (7 + tuned) + "|"]
     for condition in STUDIES[study]:
-        uf1, uar, minority, au_f1, folds = [], [], [], [], []
+        uf1, uar, minority, au_f1, au_f1_tuned, folds = [], [], [], [], [], []
         for seed in seeds:
             path = run_dir(out, study, condition, seed) / "metrics.json"
             if not path.exists():
@@ -78,12 +83,22 @@ def summarise(out: Path, study: str, seeds: list[int]) -> str:
             minority.append(np.mean([c["recall"] or 0.0 for c in per_class]))
             if "au_f1" in m:  # FER-only models predict no AUs
                 au_f1.append(m["au_f1"])
+                if tuned:
+                    au_f1_tuned.append(m["au_f1_tuned"] if "au_f1_tuned" in m else _tuned_au_f1(path.parent))
             folds.extend(f["test_uf1"] for f in m.get("folds", []))
         if not uf1:
             continue
         # The spread of single folds' test UF1 (about 60 clips each) shows the noise of one split.
-        lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(au_f1)} | {cell(folds)} | {len(uf1)} |")
+        extra = f" {cell(au_f1_tuned)} |" if tuned else ""
+        lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(au_f1)} |{extra} {cell(folds)} | {len(uf1)} |")
     return "\n".join(lines)
+
+
+def _tuned_au_f1(run: Path) -> float:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ is not a package
+    from au_auc import tuned_au_f1
+
+    return tuned_au_f1(run)
 
 
 def main() -> None:
@@ -93,6 +108,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/ablations"))
     parser.add_argument("--conditions", nargs="+", default=None, help="run only these conditions, in this order (default: all)")
     parser.add_argument("--report", action="store_true", help="only print the table")
+    parser.add_argument("--tuned", action="store_true", help="add the AU F1 at per-AU thresholds chosen on validation")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -114,7 +130,7 @@ def main() -> None:
                 print(f"[{time.strftime('%H:%M:%S')}] {args.study} / {condition} / seed {seed}", flush=True)
                 subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
                 print(f"    done in {time.time() - start:.0f} s", flush=True)
-    print(summarise(args.out, args.study, args.seeds))
+    print(summarise(args.out, args.study, args.seeds, tuned=args.tuned))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""tools/ablate.py's table from finished runs' metrics.json (no training here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import load_tool
+
+ablate = load_tool("ablate")
+
+
+def write_run(out: Path, condition: str, seed: int, *, uf1: float, recalls: dict, au_f1: float, au_f1_tuned: float | None) -> None:
+    supports = {"happiness": 50, "anger": 14, "contempt": 10}
+    metrics = {
+        "uf1": uf1, "uar": uf1 + 0.01, "au_f1": au_f1,
+        "per_class": {name: {"f1": 0.0, "recall": recalls[name], "support": supports[name]} for name in supports},
+        "folds": [{"fold": 0, "test_uf1": uf1 - 0.02}, {"fold": 1, "test_uf1": uf1 + 0.02}],
+    }  # fmt: skip
+    if au_f1_tuned is not None:
+        metrics["au_f1_tuned"] = au_f1_tuned
+    target = ablate.run_dir(out, "imbalance", condition, seed)
+    target.mkdir(parents=True)
+    (target / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_the_table_pools_seeds_and_reads_the_two_smallest_classes(tmp_path):
+    write_run(tmp_path, "ce", 0, uf1=0.26, recalls={"happiness": 0.9, "anger": 0.0, "contempt": 0.0}, au_f1=0.24, au_f1_tuned=0.34)
+    write_run(tmp_path, "ce", 1, uf1=0.30, recalls={"happiness": 0.8, "anger": 0.2, "contempt": 0.1}, au_f1=0.26, au_f1_tuned=0.36)
+    write_run(tmp_path, "cri + phased", 0, uf1=0.32, recalls={"happiness": 0.7, "anger": 0.5, "contempt": 0.0}, au_f1=0.17, au_f1_tuned=0.35)
+    table = ablate.summarise(tmp_path, "imbalance", [0, 1], tuned=True).splitlines()
+    assert table[0].startswith("| imbalance | UF1 | UAR | recall, 2 smallest classes | AU F1 | AU F1, validation thresholds |")
+    rows = {line.split(" | ")[0].strip("| "): line for line in table[2:]}
+    assert set(rows) == {"ce", "cri + phased"}  # conditions without runs are left out
+    # ce: UF1 26 and 30 -> 28.0 ± 2.0; minority recall (0 + 0) / 2 and (0.2 + 0.1) / 2 -> 7.5 ± 7.5
+    assert rows["ce"] == "| ce | 28.0 ± 2.0 | 29.0 ± 2.0 | 7.5 ± 7.5 | 25.0 ± 1.0 | 35.0 ± 1.0 | 28.0 ± 2.8 | 2 |"
+    assert rows["cri + phased"] == "| cri + phased | 32.0 | 33.0 | 25.0 | 17.0 | 35.0 | 32.0 ± 2.0 | 1 |"
+    assert "validation thresholds" not in ablate.summarise(tmp_path, "imbalance", [0, 1])
