@@ -119,10 +119,16 @@ def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, me
         test_set = build_clip_dataset(pick(fold.test), cfg.data, cfg.clip_sampler, train=False)
         loader = make_loader(test_set, batch_size=cfg.trainer.eval_batch_size, train=False, seed=seed,
                              num_workers=cfg.trainer.num_workers, device=device)  # fmt: skip
-        predictions = evaluate(model.to(device), loader, device=device).with_au_thresholds(best.get("au_thresholds"))
+        model.to(device)
+        thresholds = best.get("au_thresholds")
+        if thresholds is None and cfg.model.get("au_head", True):  # a best.pt from before thresholds were recorded
+            val_loader = make_loader(val_set, batch_size=cfg.trainer.eval_batch_size, train=False, seed=seed,
+                                     num_workers=cfg.trainer.num_workers, device=device)  # fmt: skip
+            thresholds = evaluate(model, val_loader, device=device).choose_au_thresholds()
+        predictions = evaluate(model, loader, device=device).with_au_thresholds(thresholds)
         test = predictions.metrics(num_classes)
         summary.update({f"test_{k}": test[k] for k in ("uf1", "uar", "accuracy")}
-                       | {"test_au_f1": test.get("au_f1"), "test_au_f1_tuned": test.get("au_f1_tuned"), "au_thresholds": best.get("au_thresholds")})  # fmt: skip
+                       | {"test_au_f1": test.get("au_f1"), "test_au_f1_tuned": test.get("au_f1_tuned"), "au_thresholds": thresholds})  # fmt: skip
     if dist.is_main():
         write_json(done, {"summary": summary, "history": result.history,
                           "predictions": None if predictions is None else predictions.__dict__})  # fmt: skip

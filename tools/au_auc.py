@@ -45,14 +45,15 @@ def run_auc(run_dir: Path) -> tuple[list[int], dict]:
     return aus, au_metrics(y_true, y_score)
 
 
-def fold_thresholds(run_dir: Path, fold_dir: Path, summary: dict, cache: dict) -> np.ndarray | None:
-    """The fold's per-AU thresholds: recorded by training, or chosen now on its validation clips."""
+def fold_thresholds(run_dir: Path, fold_dir: Path, saved: dict, cache: dict) -> np.ndarray | None:
+    """The fold's per-AU thresholds (``saved``: its result.json): recorded by training, or chosen
+    now on its validation clips."""
+    summary = saved["summary"]
     if summary.get("au_thresholds") is not None:
         return np.asarray(summary["au_thresholds"], dtype=float)
     import torch
 
     from mer.data.build import build_clip_dataset, build_folds
-    from mer.engine.metrics import choose_au_thresholds
     from mer.engine.trainer import evaluate, make_loader
     from mer.evaluate import load_model
 
@@ -61,12 +62,17 @@ def fold_thresholds(run_dir: Path, fold_dir: Path, summary: dict, cache: dict) -
         cache["records"] = load_records(cfg.data)
         cache["folds"] = build_folds(cache["records"], cfg.cv)
     fold = cache["folds"][summary["fold"]]
+    tested = set((saved.get("predictions") or {}).get("clip_ids", []))
+    if tested != {cache["records"][i].clip_id for i in fold.test}:  # e.g. a search trial, trained on the search's own fold
+        raise SystemExit(f"{fold_dir}: its test clips are not those of the folds its config.yaml makes; cannot tell its validation clips")
+    if not (fold_dir / "best.pt").is_file():
+        raise SystemExit(f"{fold_dir / 'best.pt'}: missing; the thresholds are chosen with the fold's best model")
     device = torch.device("cpu")
     model = load_model(fold_dir / "best.pt", device).model
     val_set = build_clip_dataset([cache["records"][i] for i in fold.val], cfg.data, cfg.clip_sampler, train=False)
     loader = make_loader(val_set, batch_size=int(cfg.trainer.eval_batch_size), train=False, seed=0, num_workers=0, device=device)
-    val = evaluate(model, loader, device=device)
-    return choose_au_thresholds(val.au_true, val.au_probs) if val.au_probs else None
+    thresholds = evaluate(model, loader, device=device).choose_au_thresholds()
+    return None if thresholds is None else np.asarray(thresholds)
 
 
 def tuned_au_f1(run_dir: Path) -> float:
@@ -77,7 +83,7 @@ def tuned_au_f1(run_dir: Path) -> float:
         predictions = saved.get("predictions") or {}
         if not predictions.get("au_probs"):
             continue
-        chosen = fold_thresholds(run_dir, result_path.parent, saved["summary"], cache)
+        chosen = fold_thresholds(run_dir, result_path.parent, saved, cache)
         truth.append(np.asarray(predictions["au_true"]))
         scores.append(np.asarray(predictions["au_probs"]))
         thresholds.append(np.broadcast_to(0.5 if chosen is None else chosen, scores[-1].shape))

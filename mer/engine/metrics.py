@@ -79,7 +79,8 @@ def au_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float | np.nd
 
 def choose_au_thresholds(y_true: np.ndarray, y_score: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID) -> np.ndarray:
     """Per-AU decision thresholds (K,): for each AU the value of ``grid`` with the highest F1 on
-    these clips (validation clips, never test ones); ties go to the value nearest 0.5.
+    these clips (validation clips, never test ones); ties go to the value nearest 0.5 (of two equally near, the
+    lower).
 
     An AU without a positive clip here keeps 0.5 (any threshold gives F1 0: nothing to choose
     from). Why at all: the sigmoid of a model trained with rare positives, or under a loss that
@@ -96,7 +97,7 @@ def choose_au_thresholds(y_true: np.ndarray, y_score: np.ndarray, grid: Sequence
         predicted = y_score[:, k, None] >= grid[None, :]  # (N, G)
         f1 = column_f1(predicted, y_true[:, k, None])
         best = grid[np.isclose(f1, f1.max())]
-        thresholds[k] = best[np.argmin(np.abs(best - 0.5))]
+        thresholds[k] = best[np.argmin(np.round(np.abs(best - 0.5), 6))]  # equally near (0.45, 0.55): the lower
     return thresholds
 
 

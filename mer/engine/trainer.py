@@ -91,6 +91,10 @@ class Predictions:
                 out.update(au_f1_tuned=tuned["au_f1"], per_au_f1_tuned=tuned["per_au_f1"])
         return out
 
+    def choose_au_thresholds(self) -> list[float] | None:
+        """Per-AU decision thresholds chosen on these (validation) predictions; None without AUs."""
+        return choose_au_thresholds(self.au_true, self.au_probs).tolist() if self.au_probs else None
+
     def with_au_thresholds(self, thresholds) -> "Predictions":
         """The same predictions, decided at the model's per-AU ``thresholds`` (K,); None: at 0.5."""
         if thresholds is not None and self.au_probs:
@@ -387,7 +391,7 @@ def fit(
                 writer.flush()
             weights = unwrap(model).state_dict()
             if improved:  # the AU decision thresholds are chosen on the same validation clips as the epoch
-                thresholds = choose_au_thresholds(val_predictions.au_true, val_predictions.au_probs).tolist() if val_predictions.au_probs else None
+                thresholds = val_predictions.choose_au_thresholds()
                 save_checkpoint({"model": weights, "epoch": epoch, "val": _plain_metrics(val), "au_thresholds": thresholds, **meta}, best_path)
             save_checkpoint(
                 {

@@ -62,19 +62,43 @@ class ResultWriter:
         self._tables = [(self._table_path(self.path), self.columns)]
         if self.frames_path is not None:
             self._tables.append((self._table_path(self.frames_path), self.frame_columns))
-        for table, _ in self._tables:
-            self._drop_unfinished(table)
+        for table, columns in self._tables:
+            self._drop_unfinished(table, self._columns_changed(table, columns))
 
     def _table_path(self, path: Path) -> Path:
         """Where rows go: the file itself, or for Parquet its journal."""
         return self.state / f"{path.name}.journal.jsonl" if output_format(path) == "parquet" else path
 
-    def _drop_unfinished(self, table: Path) -> None:
+    @staticmethod
+    def _columns_changed(table: Path, columns: list[str]) -> bool:
+        """True when an existing table lacks some of ``columns`` (written by an older version: its
+        rows are carried over, the new columns left empty); an error when it has columns these
+        rows would not (written by a model with other classes or AUs: appending would mix them)."""
+        if not table.exists() or table.stat().st_size == 0:
+            return False
+        with open(table, newline="") as f:
+            first = f.readline()
+        if table.suffix.lower() == ".csv":
+            existing = next(csv.reader([first]), [])
+        else:
+            try:
+                existing = list(json.loads(first)) if first.strip() else []
+            except json.JSONDecodeError:  # a kill mid-line of the first row: dropped as unfinished
+                return False
+        foreign = [c for c in existing if c not in columns]
+        if foreign:
+            raise ValueError(
+                f"{table}: written with other columns ({', '.join(foreign[:4])}{' ...' if len(foreign) > 4 else ''} are not this "
+                "model's); score into another output or pass overwrite=true"
+            )
+        return existing != list(columns)
+
+    def _drop_unfinished(self, table: Path, rewrite: bool = False) -> None:
         if not table.exists():
             return
         rows = read_rows(table)
         keep = [r for r in rows if str(r.get("video")) in self.done]
-        if len(keep) != len(rows) or not table.read_bytes().endswith(b"\n"):
+        if rewrite or len(keep) != len(rows) or not table.read_bytes().endswith(b"\n"):
             self._rewrite(table, keep)
 
     def _rewrite(self, table: Path, rows: list[dict]) -> None:

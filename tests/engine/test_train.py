@@ -96,6 +96,14 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
     result["summary"].pop("au_thresholds")
     (run_dir / "fold0" / "result.json").write_text(json.dumps(result))
     assert au_auc.tuned_au_f1(run_dir) == pytest.approx(metrics["au_f1_tuned"])
+    # a run resumed from checkpoints of before the thresholds: its best.pt has none, so they are
+    # chosen on the fold's validation clips when the test is scored, to the same values
+    torch.save({k: v for k, v in ckpt.items() if k != "au_thresholds"}, run_dir / "fold0" / "best.pt")
+    for name in ("fold0/result.json", "metrics.json"):
+        (run_dir / name).unlink()
+    resumed = run(make_cfg(tiny_set, "resume=true"), run_dir)
+    assert resumed["folds"][0]["au_thresholds"] == thresholds
+    assert resumed["au_f1_tuned"] == pytest.approx(metrics["au_f1_tuned"]) and resumed["uf1"] == pytest.approx(metrics["uf1"])
 
 
 def make_eval_cfg(annotations: Path, checkpoint: Path):

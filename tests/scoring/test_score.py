@@ -139,6 +139,24 @@ def test_a_rerun_skips_finished_videos_and_overwrite_redoes_them(checkpoint, rec
     assert redone["skipped"] == 0
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_resuming_a_table_of_an_older_version_or_another_model(tmp_path, suffix):
+    out = tmp_path / f"r{suffix}"
+    ResultWriter(out, ["video", "status", "p_AU4"]).write_video("a", "ok", [{"video": "a", "status": "ok", "p_AU4": 0.7}])
+    # a newer version adds a column: the finished rows are kept, under the new header, the new cell empty
+    writer = ResultWriter(out, ["video", "status", "aus", "p_AU4"])
+    writer.write_video("b", "ok", [{"video": "b", "status": "ok", "aus": "AU4", "p_AU4": 0.9}])
+    rows = read_rows(out)
+    assert [(r["video"], r["aus"] or "", float(r["p_AU4"])) for r in rows] == [("a", "", 0.7), ("b", "AU4", 0.9)]
+    if suffix == ".csv":
+        assert pd.read_csv(out).columns.tolist() == ["video", "status", "aus", "p_AU4"]
+    # a model with other AUs would mix its rows into these: refused, nothing lost
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match=rf"r\{suffix}: written with other columns \(aus, p_AU4 are not this model's\)"):
+        ResultWriter(out, ["video", "status", "p_AU12"])
+    assert out.read_bytes() == before
+
+
 def test_a_crash_between_rows_and_done_line_loses_only_that_video(tmp_path):
     out = tmp_path / "r.csv"
     writer = ResultWriter(out, ["video", "status", "x"])
