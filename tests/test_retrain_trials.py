@@ -62,6 +62,10 @@ def test_searches_on_different_splits_are_refused_before_any_training(search_dir
     hydra = yaml.safe_load(hydra_file.read_text())
     hydra["hydra"]["overrides"]["task"].append("cv.seed=7")  # other validation subjects
     hydra_file.write_text(yaml.safe_dump(hydra))
+    config_file = other / ".hydra" / "config.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    config["cv"]["seed"] = 7  # what that search's saved configuration says too
+    config_file.write_text(yaml.safe_dump(config))
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained before checking the splits")
@@ -70,6 +74,37 @@ def test_searches_on_different_splits_are_refused_before_any_training(search_dir
     assert retrain_trials.main([str(search_dir), str(other), "--seeds", "5", "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == (f"error: {other}: its split differs from {search_dir}'s; "
                                                 "compare trials of searches on the same data and split")  # fmt: skip
+
+
+def test_defaults_changed_since_the_search_are_pinned_or_refused(search_dir, tmp_path, monkeypatch, capsys):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    older = tmp_path / "older"
+    shutil.copytree(search_dir, older, ignore=shutil.ignore_patterns("trials", "retrained"))
+    saved_file = older / ".hydra" / "config.yaml"
+    saved = OmegaConf.load(saved_file)
+    with initialize_config_dir(config_dir=str(retrain_trials.CONFIGS), version_base="1.3"):
+        plain = compose("train", overrides=["loss=ce", "schedule=none"])
+    saved.loss, saved.schedule = plain.loss, plain.schedule  # as if searched while ce was the default
+    OmegaConf.save(saved, saved_file)
+    seen = []
+
+    def capture(cfg, folder, **kwargs):
+        seen.append(cfg)
+        return {"val_uf1": 0.5}
+
+    monkeypatch.setattr(retrain_trials, "train_run", capture)
+    assert retrain_trials.main([str(older), "--seeds", "3", "--out", str(tmp_path / "out")]) == 0
+    assert [(c.loss.name, c.schedule.name) for c in seen] == [("ce", "none")]  # the search's loss, not today's default
+    # a default that no group name pins (here the learning rate): refused before any training
+    saved.trainer.lr = 0.123
+    OmegaConf.save(saved, saved_file)
+    seen.clear()
+    assert retrain_trials.main([str(older), "--seeds", "4", "--out", str(tmp_path / "out2")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"error: {older}: the defaults changed since this search (trainer.lr: 0.123 -> ") and "\n" not in error
+    assert seen == [] and not (tmp_path / "out2" / "results.json").exists()
 
 
 def test_seed_ranges():

@@ -10,6 +10,10 @@ trial's validation UF1 by seed, mean ± std, and its difference from the first t
 seed (mean ± standard error). Two searches compared this way must share the data and split
 settings (e.g. the same search run with and without pruning); that is checked.
 
+Trials are retrained as the search trained them, even after a default changed: the loss, schedule
+and sampler the search ran with (its saved ``.hydra/config.yaml``) are named explicitly, and any
+other setting whose default moved since is an error naming it, before anything is trained.
+
 The retrained runs go to ``--out`` (default ``<first search>/retrained``) with their values in
 ``results.json``; a run already there is not redone, so the command can be stopped and rerun with
 more seeds. With deterministic training the trial's own seed reproduces its search value.
@@ -41,6 +45,26 @@ def parse_seeds(items: list[str]) -> list[int]:
     return sorted(set(seeds))
 
 
+PINNED_GROUPS = ("loss", "schedule", "clip_sampler")  # config groups with a ``name`` that a search's trials inherit
+
+
+def flat(config, prefix: str = "") -> dict:
+    """A config (or a part of one) as {dotted key: value}."""
+    items = config.items() if isinstance(config, dict) else []
+    out = {}
+    for key, value in items:
+        out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) and value else {f"{prefix}{key}": value})
+    return out
+
+
+def drift(saved, composed) -> list[str]:
+    """Keys of the training config (``composed``) whose value differs from the search's ``saved`` one."""
+    a = flat(OmegaConf.to_container(saved, resolve=True))
+    b = flat(OmegaConf.to_container(composed, resolve=True))
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(b) | {k for k in a if k.split(".")[0] in composed})
+            if k.split(".")[0] not in ("seed", "resume") and a.get(k) != b.get(k)]  # fmt: skip
+
+
 class Search:
     """A finished search folder: its command-line overrides, study and trials."""
 
@@ -53,8 +77,13 @@ class Search:
         if not hydra_file.exists():
             raise ValueError(f"{self.dir}: not a mer.tune search folder (no .hydra/hydra.yaml)")
         overrides = OmegaConf.load(hydra_file).hydra.overrides
-        self.base = base_overrides(list(overrides.hydra), list(overrides.task))  # as mer.tune gave its trials
         config = OmegaConf.load(self.dir / ".hydra" / "config.yaml")
+        self.saved = config  # the configuration the search ran with, defaults resolved then
+        self.base = base_overrides(list(overrides.hydra), list(overrides.task))  # as mer.tune gave its trials
+        # defaults may have changed since (the default loss did on 2026-11-25): the groups the
+        # search trained with are named explicitly unless the command line chose them
+        chosen = {o.split("=", 1)[0].lstrip("+~") for o in self.base}
+        self.base = [f"{group}={config[group].name}" for group in PINNED_GROUPS if group not in chosen] + self.base
         storage = config.get("storage") or default_storage_url(self.dir)
         study = optuna.load_study(study_name=config.study_name, storage=storage)
         finished = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
@@ -79,6 +108,10 @@ def retrain(searches: list[Search], seeds: list[int], out: Path) -> dict[str, di
         splits = []  # every search's split first, so a mismatch stops the command before any training
         for search in searches:
             cfg = compose(config_name="train", overrides=search.base)  # the data and cv settings the split is made of
+            changed = drift(search.saved, cfg)
+            if changed:
+                raise ValueError(f"{search.dir}: the defaults changed since this search ({'; '.join(changed[:3])}); "
+                                 "its trials cannot be retrained as they were")  # fmt: skip
             records, fold, _ = search_split(load_records(cfg.data), cfg)
             splits.append((records, fold))
             if ([r.path for r in records], fold) != ([r.path for r in splits[0][0]], splits[0][1]):
