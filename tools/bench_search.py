@@ -68,6 +68,7 @@ def scale_overrides(args) -> list[str]:
         f"data.synthetic.size={args.size}", f"data.crop_size={args.size}", f"data.cache_dir={args.cache or args.out / 'cache'}",
         f"trainer.epochs={args.epochs}", f"trainer.num_workers={args.num_workers}", "trainer.progress=false",
         f"trainer.precise_bn_batches={args.precise_bn}",
+        "loss=ce", "schedule=none",  # the training docs/search.md's figures were measured with (the default until 2026-11-25)
     ]  # fmt: skip
 
 
