@@ -2,7 +2,10 @@
 
 All take logits (B, E) and integer targets (B,), average over the batch, and honour the class
 weights a schedule sets (``set_class_weight``) as a per-sample weight w_y, normalised by the
-batch's total weight (as ``F.cross_entropy`` does with ``weight=``).
+batch's total weight (as ``F.cross_entropy`` does with ``weight=``). Under torchrun the batch is
+the global one: each process divides by the mean over processes of their weight totals, so the
+gradients DDP averages are those of one process with the whole batch (dividing by its own share's
+total, as ``F.cross_entropy`` would, gives each process's samples another weight).
 """
 
 from __future__ import annotations
@@ -13,15 +16,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mer.engine import distributed as dist
 from mer.losses import LOSSES, EmotionLoss, class_balanced_weights
 
 
+def batch_mean(weighted: Tensor, sample_weight: Tensor | None) -> Tensor:
+    """sum_i w_i l_i / sum_i w_i over the global batch, from ``weighted`` = w_i l_i (B,) and w_i (B,);
+    the plain mean without weights (every process has the same number of samples)."""
+    if sample_weight is None:
+        return weighted.mean()
+    total = sample_weight.sum().detach()
+    if dist.world_size() > 1:  # the mean of the processes' totals: DDP averages their gradients
+        total = total.clone()
+        torch.distributed.all_reduce(total)
+        total = total / dist.world_size()
+    return weighted.sum() / total.clamp_min(1e-12)
+
+
 def weighted_mean(per_sample: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
-    """sum_i w_{y_i} l_i / sum_i w_{y_i}; the plain mean without weights."""
+    """sum_i w_{y_i} l_i / sum_i w_{y_i} (over the global batch); the plain mean without weights."""
     if weight is None:
         return per_sample.mean()
     w = weight[target]
-    return (w * per_sample).sum() / w.sum().clamp_min(1e-12)
+    return batch_mean(w * per_sample, w)
+
+
+def weighted_cross_entropy(logits: Tensor, target: Tensor, weight: Tensor | None, **kw) -> Tensor:
+    """``F.cross_entropy(logits, target, weight=weight, **kw)``, normalised over the global batch."""
+    per_sample = F.cross_entropy(logits, target, weight=weight, reduction="none", **kw)  # already w_{y_i}-weighted
+    return batch_mean(per_sample, None if weight is None else weight[target])
 
 
 def ldam_margins(class_counts: Sequence[float] | Tensor, max_m: float = 0.5) -> Tensor:
@@ -44,7 +67,7 @@ class CrossEntropy(EmotionLoss):
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         logits = logits.float()
-        return F.cross_entropy(logits, target, weight=self._weight(logits), label_smoothing=self.label_smoothing)
+        return weighted_cross_entropy(logits, target, self._weight(logits), label_smoothing=self.label_smoothing)
 
 
 @LOSSES.register("focal")
@@ -75,7 +98,7 @@ class ClassBalancedCE(EmotionLoss):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         weight = self._weight(logits.float())
         weight = self.cb_weight.to(logits.device) if weight is None else weight
-        return F.cross_entropy(logits.float(), target, weight=weight)
+        return weighted_cross_entropy(logits.float(), target, weight)
 
 
 @LOSSES.register("ldam")
@@ -101,4 +124,4 @@ class LDAMLoss(EmotionLoss):
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         logits = logits.float()
-        return F.cross_entropy(self.margin_logits(logits, target), target, weight=self._weight(logits))
+        return weighted_cross_entropy(self.margin_logits(logits, target), target, self._weight(logits))

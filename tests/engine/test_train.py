@@ -233,9 +233,12 @@ def test_two_processes_compute_what_one_computes(tiny_set, tmp_path):
     """torchrun, 2 CPU processes with gloo, global batch 8 = 2 x 4, against one process with batch 8.
 
     GroupNorm (BatchNorm statistics would be per process; CPU has no SyncBatchNorm), no augmentation,
-    no dropout: the two runs see the same batches and must end with the same model.
+    no dropout: the two runs see the same batches and must end with the same model. Class weights
+    act in the second epoch (CRI under the phased schedule): each process must normalise its
+    weighted loss by the global batch's weight, not by its own half's.
     """
-    extra = ("+model.backbone_options.norm=group", "data.augment.enabled=false", "clip_sampler.jitter=0", "model.dropout=0")
+    extra = ("+model.backbone_options.norm=group", "data.augment.enabled=false", "clip_sampler.jitter=0", "model.dropout=0",
+             "loss=cri", "schedule=phased", "schedule.transition_start=0.0", "schedule.transition_end=0.5")  # fmt: skip
     subprocess.run(cli(tiny_set, tmp_path / "one", *extra), check=True, capture_output=True)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
     command = torchrun + cli(tiny_set, tmp_path / "two", *extra)[1:]
