@@ -122,9 +122,7 @@ def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, me
         model.to(device)
         thresholds = best.get("au_thresholds")
         if thresholds is None and cfg.model.get("au_head", True):  # a best.pt from before thresholds were recorded
-            val_loader = make_loader(val_set, batch_size=cfg.trainer.eval_batch_size, train=False, seed=seed,
-                                     num_workers=cfg.trainer.num_workers, device=device)  # fmt: skip
-            thresholds = evaluate(model, val_loader, device=device).choose_au_thresholds()
+            thresholds = validation_au_thresholds(model, val_set, cfg.trainer, device=device, seed=seed)
         predictions = evaluate(model, loader, device=device).with_au_thresholds(thresholds)
         test = predictions.metrics(num_classes)
         summary.update({f"test_{k}": test[k] for k in ("uf1", "uar", "accuracy")}
@@ -134,6 +132,14 @@ def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, me
                           "predictions": None if predictions is None else predictions.__dict__})  # fmt: skip
     dist.barrier()
     return predictions, summary, result.history
+
+
+def validation_au_thresholds(model, val_set, trainer_cfg, *, device, seed: int = 0) -> list[float] | None:
+    """Per-AU decision thresholds chosen with ``model`` (its weights as they are) on the validation
+    clips, as training chooses them at the best epoch; None for a model without AUs."""
+    loader = make_loader(val_set, batch_size=trainer_cfg.eval_batch_size, train=False, seed=seed,
+                         num_workers=trainer_cfg.num_workers, device=device)  # fmt: skip
+    return evaluate(model, loader, device=device).choose_au_thresholds()
 
 
 def find_resumable(run_dir: Path) -> Path:

@@ -54,8 +54,8 @@ def fold_thresholds(run_dir: Path, fold_dir: Path, saved: dict, cache: dict) -> 
     import torch
 
     from mer.data.build import build_clip_dataset, build_folds
-    from mer.engine.trainer import evaluate, make_loader
     from mer.evaluate import load_model
+    from mer.train import validation_au_thresholds
 
     cfg = OmegaConf.load(run_dir / "config.yaml")
     if "records" not in cache:
@@ -70,8 +70,7 @@ def fold_thresholds(run_dir: Path, fold_dir: Path, saved: dict, cache: dict) -> 
     device = torch.device("cpu")
     model = load_model(fold_dir / "best.pt", device).model
     val_set = build_clip_dataset([cache["records"][i] for i in fold.val], cfg.data, cfg.clip_sampler, train=False)
-    loader = make_loader(val_set, batch_size=int(cfg.trainer.eval_batch_size), train=False, seed=0, num_workers=0, device=device)
-    thresholds = evaluate(model, loader, device=device).choose_au_thresholds()
+    thresholds = validation_au_thresholds(model, val_set, cfg.trainer, device=device)
     return None if thresholds is None else np.asarray(thresholds)
 
 

@@ -33,7 +33,7 @@ from omegaconf import OmegaConf
 
 from mer.data.build import load_records
 from mer.train import run as train_run
-from mer.tune import CONFIGS, base_overrides, default_storage_url, search_split
+from mer.tune import CONFIGS, _key, base_overrides, default_storage_url, search_split
 
 
 def parse_seeds(items: list[str]) -> list[int]:
@@ -82,7 +82,7 @@ class Search:
         self.base = base_overrides(list(overrides.hydra), list(overrides.task))  # as mer.tune gave its trials
         # defaults may have changed since (the default loss did on 2026-11-25): the groups the
         # search trained with are named explicitly unless the command line chose them
-        chosen = {o.split("=", 1)[0].lstrip("+~") for o in self.base}
+        chosen = {_key(o) for o in self.base}
         self.base = [f"{group}={config[group].name}" for group in PINNED_GROUPS if group not in chosen] + self.base
         storage = config.get("storage") or default_storage_url(self.dir)
         study = optuna.load_study(study_name=config.study_name, storage=storage)

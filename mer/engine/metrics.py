@@ -104,8 +104,9 @@ def choose_au_thresholds(y_true: np.ndarray, y_score: np.ndarray, grid: Sequence
 def present_aus(au_probs: np.ndarray, thresholds, au_names: Sequence[int]) -> list[str]:
     """The AUs decided present per clip, as FACS codes joined by '+' (``AU4+AU7``; '' for none).
 
-    ``au_probs`` (N, K); ``thresholds`` a number, (K,) or (N, K): the model's per-AU thresholds.
+    ``au_probs`` (N, K); ``thresholds`` a number, (K,) or (N, K): the model's per-AU thresholds;
+    None (a model without them): 0.5.
     """
-    present = np.asarray(au_probs) >= np.asarray(thresholds, dtype=float)
+    present = np.asarray(au_probs) >= np.asarray(0.5 if thresholds is None else thresholds, dtype=float)
     return ["+".join(f"AU{au}" for au, on in zip(au_names, row) if on) for row in present]
 

@@ -79,8 +79,7 @@ def predictions_table(predictions, class_names: Sequence[str], au_names: Sequenc
         table[f"p_{name}"] = probs[:, i].round(6)
     if predictions.au_probs:
         au_probs = np.asarray(predictions.au_probs)
-        thresholds = np.asarray(predictions.au_thresholds) if predictions.au_thresholds else 0.5
-        table["aus"] = present_aus(au_probs, thresholds, au_names)
+        table["aus"] = present_aus(au_probs, predictions.au_thresholds or None, au_names)
         for k, au in enumerate(au_names):
             table[f"p_AU{au}"] = au_probs[:, k].round(6)
     return table

@@ -34,7 +34,7 @@ class ScoringModel:
 
     def present_aus(self, clip_aus: np.ndarray) -> list[str]:
         """(N, K) AU probabilities -> the AUs decided present per clip (``AU4+AU7``) at the model's thresholds."""
-        return present_aus(clip_aus, 0.5 if self.au_thresholds is None else self.au_thresholds, self.au_names)
+        return present_aus(clip_aus, self.au_thresholds, self.au_names)
 
     @property
     def crop_size(self) -> int:
