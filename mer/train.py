@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mer.data.build import build_clip_dataset, build_folds, class_names, load_records
+from mer.data.build import build_clip_dataset, build_folds, class_names, data_provenance, load_records
 from mer.data.splits import Fold
 from mer.engine import distributed as dist
-from mer.engine.reports import au_f1_text, named_metrics, plot_confusion, plot_curves, predictions_table, write_json
+from mer.engine.reports import au_f1_text, environment, named_metrics, plot_confusion, plot_curves, predictions_table, write_json
 from mer.engine.trainer import Predictions, evaluate, fit, load_checkpoint, make_loader, seed_everything, select_device
 from mer.data.dataset import au_vector
 from mer.losses import LOSSES, build_emotion_loss, class_balanced_weights
@@ -175,6 +175,9 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
     if folds is None:
         folds = build_folds(records, cfg.cv)
     meta = {"config": plain_config(cfg), "class_names": names, "au_names": au_list}
+    provenance = environment(device) | {"data": data_provenance(cfg.data)}
+    log.info("torch %s on %s (%s, %d threads); data %s", provenance["torch"], provenance["device"], provenance["gpu"] or provenance["cpu"],
+             provenance["threads"], provenance["data"].get("synthetic_set_sha256") or provenance["data"].get("annotations_sha256"))  # fmt: skip
     if dist.is_main():
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     pooled, pooled_folds, summaries, histories = Predictions(), [], [], []
@@ -188,7 +191,7 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
             pooled.extend(predictions)
             pooled_folds += [fold.index] * len(predictions.clip_ids)
     val_uf1 = float(np.mean([s["val_uf1"] for s in summaries if s["val_uf1"] is not None] or [0.0]))
-    result = {"val_uf1": val_uf1, "folds": summaries, "protocol": cfg.cv.protocol, "classes": names}
+    result = {"val_uf1": val_uf1, "folds": summaries, "protocol": cfg.cv.protocol, "classes": names, "environment": provenance}
     if pooled.clip_ids:
         metrics = pooled.metrics(len(names))
         result = named_metrics(metrics, names, au_list) | result

@@ -10,7 +10,8 @@ from tests.helpers import load_tool
 ablate = load_tool("ablate")
 
 
-def write_run(out: Path, condition: str, seed: int, *, uf1: float, recalls: dict, au_f1: float, au_f1_tuned: float | None) -> None:
+def write_run(out: Path, condition: str, seed: int, *, uf1: float, recalls: dict, au_f1: float, au_f1_tuned: float | None,
+              environment: dict | None = None) -> None:
     supports = {"happiness": 50, "anger": 14, "contempt": 10}
     metrics = {
         "uf1": uf1, "uar": uf1 + 0.01, "au_f1": au_f1,
@@ -19,6 +20,8 @@ def write_run(out: Path, condition: str, seed: int, *, uf1: float, recalls: dict
     }  # fmt: skip
     if au_f1_tuned is not None:
         metrics["au_f1_tuned"] = au_f1_tuned
+    if environment is not None:
+        metrics["environment"] = environment
     target = ablate.run_dir(out, "imbalance", condition, seed)
     target.mkdir(parents=True)
     (target / "metrics.json").write_text(json.dumps(metrics))
@@ -36,3 +39,17 @@ def test_the_table_pools_seeds_and_reads_the_two_smallest_classes(tmp_path):
     assert rows["ce"] == "| ce | 28.0 ± 2.0 | 29.0 ± 2.0 | 7.5 ± 7.5 | 25.0 ± 1.0 | 35.0 ± 1.0 | 28.0 ± 2.8 | 2 |"
     assert rows["cri + phased"] == "| cri + phased | 32.0 | 33.0 | 25.0 | 17.0 | 35.0 | 32.0 ± 2.0 | 1 |"
     assert "validation thresholds" not in ablate.summarise(tmp_path, "imbalance", [0, 1])
+
+
+def test_the_environments_of_a_table_are_counted_and_a_mix_is_flagged(tmp_path):
+    recalls = {"happiness": 0.9, "anger": 0.0, "contempt": 0.0}
+    here = {"torch": "2.15.0+cu132", "cpu": "AMD EPYC", "device": "cpu", "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52}}
+    write_run(tmp_path, "ce", 0, uf1=0.26, recalls=recalls, au_f1=0.2, au_f1_tuned=None, environment=here)
+    write_run(tmp_path, "cb", 0, uf1=0.22, recalls=recalls, au_f1=0.2, au_f1_tuned=None, environment=here)
+    assert ablate.environments(tmp_path, "imbalance", [0]) == "2 run(s): torch 2.15.0+cu132, AMD EPYC, data 931c30f8cd35"
+    write_run(tmp_path, "ce", 1, uf1=0.26, recalls=recalls, au_f1=0.2, au_f1_tuned=None, environment={**here, "torch": "2.14.1+cu130"})
+    write_run(tmp_path, "cb", 1, uf1=0.26, recalls=recalls, au_f1=0.2, au_f1_tuned=None)  # written before environments were recorded
+    lines = ablate.environments(tmp_path, "imbalance", [0, 1]).splitlines()
+    assert lines[0].startswith("warning: the runs of this table trained in more than one environment")
+    assert sorted(lines[1:]) == ["1 run(s): not recorded (runs before 2026-11-28)", "1 run(s): torch 2.14.1+cu130, AMD EPYC, data 931c30f8cd35",
+                                 "2 run(s): torch 2.15.0+cu132, AMD EPYC, data 931c30f8cd35"]  # fmt: skip

@@ -94,6 +94,29 @@ def summarise(out: Path, study: str, seeds: list[int], *, tuned: bool = False) -
     return "\n".join(lines)
 
 
+def environments(out: Path, study: str, seeds: list[int]) -> str:
+    """How many of the table's runs trained in each environment (torch build, CPU, the data's
+    digest, as metrics.json records them): rows are comparable seed by seed only within one."""
+    counts: dict[str, int] = {}
+    for condition in STUDIES[study]:
+        for seed in seeds:
+            path = run_dir(out, study, condition, seed) / "metrics.json"
+            if not path.exists():
+                continue
+            env = json.loads(path.read_text()).get("environment")
+            if env is None:
+                key = "not recorded (runs before 2026-11-28)"
+            else:
+                data = env.get("data", {})
+                digest = data.get("synthetic_set_sha256") or data.get("annotations_sha256") or "unknown"
+                key = f"torch {env['torch']}, {env['cpu'] or env['device']}, data {digest[:12]}"
+            counts[key] = counts.get(key, 0) + 1
+    lines = [f"{n} run(s): {key}" for key, n in counts.items()]
+    if len(counts) > 1:
+        lines.insert(0, "warning: the runs of this table trained in more than one environment")
+    return "\n".join(lines)
+
+
 def _tuned_au_f1(run: Path) -> float:
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ is not a package
     from au_auc import tuned_au_f1
@@ -131,6 +154,7 @@ def main() -> None:
                 subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
                 print(f"    done in {time.time() - start:.0f} s", flush=True)
     print(summarise(args.out, args.study, args.seeds, tuned=args.tuned))
+    print(environments(args.out, args.study, args.seeds))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ they all read, sample and transform clips the same way.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -39,6 +41,25 @@ def annotation_path(data_cfg) -> Path:
     if not data_cfg.get("annotations"):
         raise ValueError("data.annotations is not set: give the annotation file, e.g. data.annotations=/data/CASME2/coding.xlsx")
     return Path(data_cfg.annotations)
+
+
+def data_provenance(data_cfg) -> dict:
+    """Which data a run trained on: the annotation file and its SHA-256; for a generated set (its
+    meta.json names the generator) also the digest of the whole set, videos included, which tells
+    whether two machines trained on the same bytes."""
+    if not data_cfg.get("synthetic") and not data_cfg.get("annotations"):
+        return {"annotations": None}  # records handed to the trainer directly (tests, benchmarks)
+    path = annotation_path(data_cfg)
+    out = {"annotations": str(path), "annotations_sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None}
+    try:  # a real data set's folder may hold a meta.json of its own
+        meta = json.loads((path.parent / "meta.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    if isinstance(meta, dict) and meta.get("generator") == "mer.data.synthetic":
+        from mer.data.synthetic import dataset_digest
+
+        out |= {"generator_version": meta.get("generator_version"), "synthetic_set_sha256": dataset_digest(path.parent)}
+    return out
 
 
 def load_records(data_cfg) -> Annotations:

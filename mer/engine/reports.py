@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import platform
+from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
@@ -35,6 +37,34 @@ def write_json(path: Path, data: dict) -> Path:
     tmp.write_text(json.dumps(_json_safe(data), indent=2) + "\n")
     tmp.replace(path)  # never a half-written file
     return path
+
+
+# Besides torch: the libraries that decode, resize and augment the frames a model sees.
+RECORDED_LIBRARIES = ("torchvision", "pytorchvideo", "numpy", "av", "decord", "opencv-python-headless")
+
+
+def environment(device) -> dict:
+    """What a run's figures depend on beyond its config and data: the library versions, the
+    device and the CPU (another torch build or CPU takes other kernels, so the same seed trains
+    along another path)."""
+    import torch
+
+    versions = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    cpu = platform.processor()
+    try:  # Linux names the model here; platform.processor() is often empty there
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "python": platform.python_version(), "torch": torch.__version__, **versions,
+        "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cpu": cpu or None, "threads": torch.get_num_threads(),
+    }  # fmt: skip
 
 
 def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[str]) -> dict:

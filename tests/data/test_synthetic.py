@@ -3,6 +3,7 @@ imbalanced classes, determinism, readable output, the cache and the command line
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ from mer.data.synthetic import (
     Nuisance,
     SyntheticSettings,
     class_counts,
+    dataset_digest,
     displacement_field,
     ensure_dataset,
     generate,
@@ -304,6 +306,24 @@ def test_same_seed_same_bytes_and_frames_different_seed_different(tiny_sets):
     assert not np.array_equal(decoded(a)[0][:5], decoded(c)[0][:5])
 
 
+def test_digest_names_the_bytes_of_a_set(tiny_sets, tmp_path):
+    a, b, c = (tiny_sets[k].parent for k in "abc")
+    assert dataset_digest(a) == dataset_digest(b) == dataset_digest(a / "annotations.csv")  # scheduling: same bytes
+    assert dataset_digest(c) != dataset_digest(a)
+    copy = tmp_path / "copy"
+    shutil.copytree(a, copy)
+    (copy / "DONE").unlink()  # the marker is not data
+    assert dataset_digest(copy) == dataset_digest(a)
+    video = sorted(copy.rglob("*.mp4"))[-1]
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 1  # one bit of one clip
+    video.write_bytes(bytes(data))
+    assert dataset_digest(copy) != dataset_digest(a)
+    video.rename(video.with_name("renamed.mp4"))  # the same bytes under another name: other data
+    video.with_name("renamed.mp4").write_bytes((a / video.relative_to(copy)).read_bytes())
+    assert dataset_digest(copy) != dataset_digest(a)
+
+
 def test_read_annotations_reads_videos_and_frame_folders(tiny_sets):
     videos = read_annotations(tiny_sets["a"], format="dfme")
     folders = read_annotations(tiny_sets["frames"], format="dfme")
@@ -378,7 +398,9 @@ def test_cache_generates_once_for_concurrent_callers(tmp_path, monkeypatch):
 
 def test_cli_writes_a_set_and_names_unknown_options(tmp_path, capsys):
     assert main([f"out_dir={tmp_path / 'cli'}", "n_subjects=1", "clips_per_subject=1", "size=48", "clip_seconds=0.1", "max_ms=40", "workers=1"]) == 0
-    assert "1 clips" in capsys.readouterr().out and (tmp_path / "cli" / "annotations.csv").is_file()
+    out = capsys.readouterr().out
+    assert "1 clips" in out and (tmp_path / "cli" / "annotations.csv").is_file()
+    assert f"sha256 of the set: {dataset_digest(tmp_path / 'cli')}" in out
     assert main([f"out_dir={tmp_path}", "n_subject=3"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown option 'n_subject'" in err and "n_subjects" in err and "\n" not in err

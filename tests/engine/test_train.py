@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from mer.data.synthetic import generate
+from mer.data.synthetic import GENERATOR_VERSION, dataset_digest, generate
 from mer.engine.metrics import THRESHOLD_GRID, au_metrics, present_aus
 from mer.engine.trainer import load_checkpoint, train_one_epoch
 from mer.losses import EmotionLoss
@@ -62,6 +63,11 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"uf1", "uar", "accuracy", "au_f1", "au_auc", "per_class", "per_au", "per_au_auc", "folds"} <= set(metrics)
     assert metrics["uf1"] == pytest.approx(result["uf1"]) and len(metrics["per_class"]) == 7
+    # what the figures depend on beyond the config: the torch build, the device, the data's bytes
+    env = metrics["environment"]
+    assert env["torch"] == torch.__version__ and env["device"] == "cpu" and env["numpy"] == np.__version__
+    assert env["data"]["synthetic_set_sha256"] == dataset_digest(tiny_set.parent) and env["data"]["generator_version"] == GENERATOR_VERSION
+    assert env["data"]["annotations_sha256"] == hashlib.sha256(tiny_set.read_bytes()).hexdigest()
     predictions = pd.read_csv(run_dir / "predictions.csv")
     assert {"clip", "subject", "true", "predicted", "p_happiness", "p_AU12"} <= set(predictions.columns)
     assert np.allclose(predictions.filter(like="p_").iloc[:, :7].sum(axis=1), 1.0, atol=1e-4)

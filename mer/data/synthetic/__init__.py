@@ -15,7 +15,7 @@ See docs/synthetic.md.
 """
 
 from mer.data.synthetic.aus import AU_MODELS, SUPPORTED_AUS, as_units, displacement_field, wrinkle_map
-from mer.data.synthetic.cache import default_cache_dir, ensure_dataset
+from mer.data.synthetic.cache import dataset_digest, default_cache_dir, ensure_dataset
 from mer.data.synthetic.draw import FaceLayers, render_face
 from mer.data.synthetic.emotions import CLASS_ORDER, PROTOTYPES, class_counts, sample_aus
 from mer.data.synthetic.face import Identity, sample_identity
@@ -26,7 +26,7 @@ from mer.data.synthetic.settings import GENERATOR_VERSION, SyntheticSettings, ma
 
 __all__ = [
     "AU_MODELS", "SUPPORTED_AUS", "as_units", "displacement_field", "wrinkle_map",
-    "default_cache_dir", "ensure_dataset", "FaceLayers", "render_face",
+    "dataset_digest", "default_cache_dir", "ensure_dataset", "FaceLayers", "render_face",
     "CLASS_ORDER", "PROTOTYPES", "class_counts", "sample_aus", "Identity", "sample_identity",
     "ClipTask", "generate", "plan_clips", "render_clip", "sample_timing", "subject_layers",
     "LongVideoInfo", "TrueEvent", "read_long_video_info", "sample_events", "sidecar_path", "write_long_video",

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import asdict, fields, replace
 
-from mer.data.synthetic.cache import ensure_dataset
+from mer.data.synthetic.cache import dataset_digest, ensure_dataset
 from mer.data.synthetic.generator import generate
 from mer.data.synthetic.settings import SyntheticSettings
 
@@ -45,4 +45,5 @@ def main(argv: list[str] | None = None) -> int:
     meta = json.loads((path.parent / "meta.json").read_text())
     counts = ", ".join(f"{e} {n}" for e, n in sorted(meta["class_counts"].items(), key=lambda kv: -kv[1]))
     print(f"{path}: {meta['n_clips']} clips ({counts}) in {time.perf_counter() - started:.1f} s")
+    print(f"sha256 of the set: {dataset_digest(path.parent)}")
     return 0
