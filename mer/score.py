@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from mer.data.video import VIDEO_SUFFIXES
+from mer.engine.metrics import PROBABILITY_DECIMALS
 from mer.scoring.jobs import VideoJobs
 from mer.scoring.outputs import ResultWriter, merge_parts, shard_path
 from mer.scoring.pipeline import VideoPlan, is_frame_folder
@@ -166,7 +167,7 @@ class Scorer:
                    "onset_s": round(c.times[0], 4), "apex_s": round(c.times[1], 4), "offset_s": round(c.times[2], 4),
                    "emotion": names[int(np.argmax(probs))], "aus": present[j]}  # fmt: skip
             row.update({f"p_{name}": round(float(p), 6) for name, p in zip(names, probs)})
-            row.update({f"p_AU{a}": round(float(p), 6) for a, p in zip(aus, out["clip_aus"][j])})
+            row.update({f"p_AU{a}": float(p) for a, p in zip(aus, np.round(out["clip_aus"][j], PROBABILITY_DECIMALS))})  # as present_aus read them
             self.rows[item["video"]].append(row)
             if self.frames:
                 for t, frame in enumerate(item["indices"][j]):

@@ -101,12 +101,17 @@ def choose_au_thresholds(y_true: np.ndarray, y_score: np.ndarray, grid: Sequence
     return thresholds
 
 
+PROBABILITY_DECIMALS = 6  # predictions.csv and mer.score's tables write probabilities rounded to this
+
+
 def present_aus(au_probs: np.ndarray, thresholds, au_names: Sequence[int]) -> list[str]:
     """The AUs decided present per clip, as FACS codes joined by '+' (``AU4+AU7``; '' for none).
 
     ``au_probs`` (N, K); ``thresholds`` a number, (K,) or (N, K): the model's per-AU thresholds;
-    None (a model without them): 0.5.
+    None (a model without them): 0.5. Decided on the probabilities as the tables write them (6
+    decimals), so ``p_AU4 >= threshold`` read off a table always agrees with its ``aus`` cell.
     """
-    present = np.asarray(au_probs) >= np.asarray(0.5 if thresholds is None else thresholds, dtype=float)
+    probs = np.round(np.asarray(au_probs, dtype=float), PROBABILITY_DECIMALS)
+    present = probs >= np.asarray(0.5 if thresholds is None else thresholds, dtype=float)
     return ["+".join(f"AU{au}" for au, on in zip(au_names, row) if on) for row in present]
 

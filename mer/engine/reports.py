@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mer.engine.metrics import present_aus  # noqa: E402
+from mer.engine.metrics import PROBABILITY_DECIMALS, present_aus  # noqa: E402
 
 
 def _json_safe(value):
@@ -106,12 +106,12 @@ def predictions_table(predictions, class_names: Sequence[str], au_names: Sequenc
         }
     )
     for i, name in enumerate(class_names):
-        table[f"p_{name}"] = probs[:, i].round(6)
+        table[f"p_{name}"] = probs[:, i].round(PROBABILITY_DECIMALS)
     if predictions.au_probs:
         au_probs = np.asarray(predictions.au_probs)
         table["aus"] = present_aus(au_probs, predictions.au_thresholds or None, au_names)
         for k, au in enumerate(au_names):
-            table[f"p_AU{au}"] = au_probs[:, k].round(6)
+            table[f"p_AU{au}"] = au_probs[:, k].round(PROBABILITY_DECIMALS)
     return table
 
 

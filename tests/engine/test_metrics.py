@@ -96,3 +96,5 @@ def test_present_aus_names_the_aus_at_or_above_their_thresholds():
     assert present_aus(probs, 0.5, [4, 7, 23]) == ["AU4+AU23", ""]
     assert present_aus(probs, [0.7, 0.25, 0.45], [4, 7, 23]) == ["AU23", "AU7"]
     assert present_aus(np.zeros((2, 0)), 0.5, []) == ["", ""]  # a model without the AU head
+    # decided on the probability as a table writes it: 0.4999996 is written 0.5, which meets 0.5
+    assert present_aus(np.array([[0.4999996, 0.4999994]]), 0.5, [4, 7]) == ["AU4"]
