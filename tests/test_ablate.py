@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import load_tool
 
 ablate = load_tool("ablate")
@@ -53,3 +55,24 @@ def test_the_environments_of_a_table_are_counted_and_a_mix_is_flagged(tmp_path):
     assert lines[0].startswith("warning: the runs of this table trained in more than one environment")
     assert sorted(lines[1:]) == ["1 run(s): not recorded (runs before 2026-11-28)", "1 run(s): torch 2.14.1+cu130, AMD EPYC, data 931c30f8cd35",
                                  "2 run(s): torch 2.15.0+cu132, AMD EPYC, data 931c30f8cd35"]  # fmt: skip
+
+
+def test_paired_differences_are_taken_seed_by_seed_and_a_pair_across_environments_is_starred(tmp_path):
+    here = {"torch": "2.15.0+cu132", "cpu": "AMD EPYC", "device": "cpu", "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52}}
+    none = {"happiness": 0.9, "anger": 0.0, "contempt": 0.0}
+    some = {"happiness": 0.8, "anger": 0.2, "contempt": 0.1}  # minority recall 15
+    write_run(tmp_path, "ce", 0, uf1=0.28, recalls=none, au_f1=0.2, au_f1_tuned=None, environment=here)
+    write_run(tmp_path, "ce", 1, uf1=0.25, recalls=none, au_f1=0.2, au_f1_tuned=None, environment=here)
+    write_run(tmp_path, "cri + phased", 0, uf1=0.32, recalls=some, au_f1=0.2, au_f1_tuned=None, environment=here)
+    write_run(tmp_path, "cri + phased", 1, uf1=0.24, recalls=some, au_f1=0.2, au_f1_tuned=None, environment={**here, "cpu": "Intel Xeon"})
+    write_run(tmp_path, "cb", 1, uf1=0.27, recalls=none, au_f1=0.2, au_f1_tuned=None, environment=here)  # seed 0 not finished
+    lines = ablate.paired(tmp_path, "imbalance", [0, 1, 2], "ce").splitlines()
+    assert lines[0] == "| imbalance, minus ce (UF1 / minority recall) | seed 0 | seed 1 | seed 2 | mean ± std | ahead in UF1 |"
+    rows = {line.split(" | ")[0].strip("| "): line for line in lines[2:] if line.startswith("|")}
+    assert set(rows) == {"cb", "cri + phased"}  # ce is the reference; focal has no pair
+    # +4.0 and -1.0 UF1: mean +1.5, population std 2.5; recall +15 both times
+    assert rows["cri + phased"] == "| cri + phased | +4.0 / +15.0 | -1.0 / +15.0* | - | +1.5 ± 2.5 / +15.0 ± 0.0 | 1 of 2 |"
+    assert rows["cb"] == "| cb | - | +2.0 / +0.0 | - | +2.0 ± 0.0 / +0.0 ± 0.0 | 1 of 1 |"
+    assert lines[-1].startswith("* the two runs of this pair trained in different environments")
+    with pytest.raises(ValueError, match="unknown condition 'cross-entropy' of imbalance"):
+        ablate.paired(tmp_path, "imbalance", [0], "cross-entropy")

@@ -5,13 +5,17 @@
     python tools/ablate.py imbalance
     python tools/ablate.py sampling --report          # only print the table of finished runs
     python tools/ablate.py imbalance --report --tuned # ... with the AU F1 at thresholds chosen on validation
+    python tools/ablate.py imbalance --report --paired ce  # ... and each condition minus ce, seed by seed
 
 Each condition x seed is one ``python -m mer.train cv=kfold ...`` run in
 ``<out>/<study>/<condition>/seed<k>/``; a finished run (its metrics.json exists) is not redone, so the
 command can be stopped and restarted. The table gives pooled 5-fold test UF1 and UAR, the recall
 of the two smallest classes (by support) and the clip-level AU F1, as mean ± std over seeds; and
 the test UF1 of the single folds (mean ± std over every fold of every seed), which shows how noisy
-one split is.
+one split is. ``--paired REF`` adds each condition's difference from REF seed by seed (the seed
+also draws the folds, so a pair is trained and tested on the same splits), with its mean ± std
+and how many seeds agree in sign; a pair whose two runs trained in different environments is
+starred, since another CPU or torch build sends the same seed down another trajectory.
 """
 
 from __future__ import annotations
@@ -64,6 +68,28 @@ def cell(values: list[float]) -> str:
     return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
 
 
+def load_run(out: Path, study: str, condition: str, seed: int) -> dict | None:
+    """A finished run's metrics.json, None while it is not finished."""
+    path = run_dir(out, study, condition, seed) / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def minority_recall(metrics: dict) -> float:
+    """Mean recall of the two classes with the smallest test support."""
+    smallest = sorted(metrics["per_class"].values(), key=lambda c: c["support"])[:2]
+    return float(np.mean([c["recall"] or 0.0 for c in smallest]))
+
+
+def environment_key(metrics: dict) -> str:
+    """torch build, CPU (or device) and the data's digest, as metrics.json records them."""
+    env = metrics.get("environment")
+    if env is None:
+        return "not recorded (runs before 2026-11-28)"
+    data = env.get("data", {})
+    digest = data.get("synthetic_set_sha256") or data.get("annotations_sha256") or "unknown"
+    return f"torch {env['torch']}, {env['cpu'] or env['device']}, data {digest[:12]}"
+
+
 def summarise(out: Path, study: str, seeds: list[int], *, tuned: bool = False) -> str:
     """The Markdown table; ``tuned`` adds the AU F1 at per-AU thresholds chosen on validation
     (recorded by runs since the thresholds exist; for older runs chosen again by tools/au_auc.py,
@@ -73,18 +99,17 @@ def summarise(out: Path, study: str, seeds: list[int], *, tuned: bool = False) -
     for condition in STUDIES[study]:
         uf1, uar, minority, au_f1, au_f1_tuned, folds = [], [], [], [], [], []
         for seed in seeds:
-            path = run_dir(out, study, condition, seed) / "metrics.json"
-            if not path.exists():
+            m = load_run(out, study, condition, seed)
+            if m is None:
                 continue
-            m = json.loads(path.read_text())
             uf1.append(m["uf1"])
             uar.append(m["uar"])
-            per_class = sorted(m["per_class"].values(), key=lambda c: c["support"])[:2]
-            minority.append(np.mean([c["recall"] or 0.0 for c in per_class]))
+            minority.append(minority_recall(m))
             if "au_f1" in m:  # FER-only models predict no AUs
                 au_f1.append(m["au_f1"])
                 if tuned:
-                    au_f1_tuned.append(m["au_f1_tuned"] if "au_f1_tuned" in m else _tuned_au_f1(path.parent))
+                    run = run_dir(out, study, condition, seed)
+                    au_f1_tuned.append(m["au_f1_tuned"] if "au_f1_tuned" in m else _tuned_au_f1(run))
             folds.extend(f["test_uf1"] for f in m.get("folds", []))
         if not uf1:
             continue
@@ -100,20 +125,46 @@ def environments(out: Path, study: str, seeds: list[int]) -> str:
     counts: dict[str, int] = {}
     for condition in STUDIES[study]:
         for seed in seeds:
-            path = run_dir(out, study, condition, seed) / "metrics.json"
-            if not path.exists():
-                continue
-            env = json.loads(path.read_text()).get("environment")
-            if env is None:
-                key = "not recorded (runs before 2026-11-28)"
-            else:
-                data = env.get("data", {})
-                digest = data.get("synthetic_set_sha256") or data.get("annotations_sha256") or "unknown"
-                key = f"torch {env['torch']}, {env['cpu'] or env['device']}, data {digest[:12]}"
-            counts[key] = counts.get(key, 0) + 1
+            m = load_run(out, study, condition, seed)
+            if m is not None:
+                key = environment_key(m)
+                counts[key] = counts.get(key, 0) + 1
     lines = [f"{n} run(s): {key}" for key, n in counts.items()]
     if len(counts) > 1:
         lines.insert(0, "warning: the runs of this table trained in more than one environment")
+    return "\n".join(lines)
+
+
+def paired(out: Path, study: str, seeds: list[int], reference: str) -> str:
+    """Each condition minus ``reference`` seed by seed (UF1 / recall of the 2 smallest classes, in
+    points), the mean ± std of the differences and the seeds where the condition is ahead in UF1;
+    ``*`` marks a pair trained in two environments."""
+    if reference not in STUDIES[study]:
+        raise ValueError(f"unknown condition {reference!r} of {study}: choose from {sorted(STUDIES[study])}")
+    head = f"| {study}, minus {reference} (UF1 / minority recall) |" + "".join(f" seed {k} |" for k in seeds)
+    lines = [head + " mean ± std | ahead in UF1 |", "|---" * (len(seeds) + 3) + "|"]
+    mixed = False
+    for condition in STUDIES[study]:
+        if condition == reference:
+            continue
+        cells, d_uf1, d_minority = [], [], []
+        for seed in seeds:
+            a, b = load_run(out, study, condition, seed), load_run(out, study, reference, seed)
+            if a is None or b is None:
+                cells.append("-")
+                continue
+            d_uf1.append(100 * (a["uf1"] - b["uf1"]))
+            d_minority.append(100 * (minority_recall(a) - minority_recall(b)))
+            star = "*" if environment_key(a) != environment_key(b) else ""
+            mixed |= bool(star)
+            cells.append(f"{d_uf1[-1]:+.1f} / {d_minority[-1]:+.1f}{star}")
+        if not d_uf1:
+            continue
+        mean = f"{np.mean(d_uf1):+.1f} ± {np.std(d_uf1):.1f} / {np.mean(d_minority):+.1f} ± {np.std(d_minority):.1f}"
+        ahead = f"{sum(d > 0 for d in d_uf1)} of {len(d_uf1)}"
+        lines.append(f"| {condition} | " + " | ".join(cells) + f" | {mean} | {ahead} |")
+    if mixed:
+        lines.append("\n* the two runs of this pair trained in different environments (torch build, CPU or data)")
     return "\n".join(lines)
 
 
@@ -132,10 +183,13 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="+", default=None, help="run only these conditions, in this order (default: all)")
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--tuned", action="store_true", help="add the AU F1 at per-AU thresholds chosen on validation")
+    parser.add_argument("--paired", metavar="REF", help="add each condition minus REF, seed by seed")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     args.overrides = extra
+    if args.paired is not None and args.paired not in STUDIES[args.study]:
+        parser.error(f"unknown condition {args.paired!r} of {args.study}: choose from {sorted(STUDIES[args.study])}")
     if not args.report:
         for seed in args.seeds:
             for condition in args.conditions or STUDIES[args.study]:
@@ -154,6 +208,8 @@ def main() -> None:
                 subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
                 print(f"    done in {time.time() - start:.0f} s", flush=True)
     print(summarise(args.out, args.study, args.seeds, tuned=args.tuned))
+    if args.paired is not None:
+        print("\n" + paired(args.out, args.study, args.seeds, args.paired))
     print(environments(args.out, args.study, args.seeds))
 
 
