@@ -55,6 +55,8 @@ def test_the_environments_of_a_table_are_counted_and_a_mix_is_flagged(tmp_path):
     assert lines[0].startswith("warning: the runs of this table trained in more than one environment")
     assert sorted(lines[1:]) == ["1 run(s): not recorded (runs before 2026-11-28)", "1 run(s): torch 2.14.1+cu130, AMD EPYC, data 931c30f8cd35",
                                  "2 run(s): torch 2.15.0+cu132, AMD EPYC, data 931c30f8cd35"]  # fmt: skip
+    # since the SIMD level is recorded it is part of the environment: another level rounds differently
+    assert ablate.environment_key({"environment": {**here, "cpu_capability": "AVX2"}}) == "torch 2.15.0+cu132, AMD EPYC (AVX2), data 931c30f8cd35"
 
 
 def test_paired_differences_are_taken_seed_by_seed_and_a_pair_across_environments_is_starred(tmp_path):

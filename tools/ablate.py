@@ -87,7 +87,10 @@ def environment_key(metrics: dict) -> str:
         return "not recorded (runs before 2026-11-28)"
     data = env.get("data", {})
     digest = data.get("synthetic_set_sha256") or data.get("annotations_sha256") or "unknown"
-    return f"torch {env['torch']}, {env['cpu'] or env['device']}, data {digest[:12]}"
+    where = env["cpu"] or env["device"]
+    if env.get("cpu_capability"):  # recorded since 2026-11-28 (later)
+        where += f" ({env['cpu_capability']})"
+    return f"torch {env['torch']}, {where}, data {digest[:12]}"
 
 
 def summarise(out: Path, study: str, seeds: list[int], *, tuned: bool = False) -> str:

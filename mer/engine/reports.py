@@ -45,8 +45,9 @@ RECORDED_LIBRARIES = ("torchvision", "pytorchvideo", "numpy", "av", "decord", "o
 
 def environment(device) -> dict:
     """What a run's figures depend on beyond its config and data: the library versions, the
-    device and the CPU (another torch build or CPU takes other kernels, so the same seed trains
-    along another path)."""
+    device, the CPU and the SIMD level torch's CPU kernels dispatch to (AVX2, AVX512, ...): another
+    torch build or CPU takes other kernels, which round differently, so the same seed trains along
+    another path."""
     import torch
 
     versions = {}
@@ -63,8 +64,9 @@ def environment(device) -> dict:
     return {
         "python": platform.python_version(), "torch": torch.__version__, **versions,
         "device": str(device), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "cpu": cpu or None, "threads": torch.get_num_threads(),
+        "cpu": cpu or None, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
     }  # fmt: skip
+
 
 
 def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[str]) -> dict:

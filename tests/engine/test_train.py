@@ -66,6 +66,7 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
     # what the figures depend on beyond the config: the torch build, the device, the data's bytes
     env = metrics["environment"]
     assert env["torch"] == torch.__version__ and env["device"] == "cpu" and env["numpy"] == np.__version__
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert env["data"]["synthetic_set_sha256"] == dataset_digest(tiny_set.parent) and env["data"]["generator_version"] == GENERATOR_VERSION
     assert env["data"]["annotations_sha256"] == hashlib.sha256(tiny_set.read_bytes()).hexdigest()
     predictions = pd.read_csv(run_dir / "predictions.csv")
