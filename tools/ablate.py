@@ -68,6 +68,12 @@ def cell(values: list[float]) -> str:
     return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
 
 
+def check_condition(study: str, condition: str) -> None:
+    """ValueError naming the study's conditions unless ``condition`` is one of them."""
+    if condition not in STUDIES[study]:
+        raise ValueError(f"unknown condition {condition!r} of {study}: choose from {sorted(STUDIES[study])}")
+
+
 def load_run(out: Path, study: str, condition: str, seed: int) -> dict | None:
     """A finished run's metrics.json, None while it is not finished."""
     path = run_dir(out, study, condition, seed) / "metrics.json"
@@ -142,8 +148,8 @@ def paired(out: Path, study: str, seeds: list[int], reference: str) -> str:
     """Each condition minus ``reference`` seed by seed (UF1 / recall of the 2 smallest classes, in
     points), the mean ± std of the differences and the seeds where the condition is ahead in UF1;
     ``*`` marks a pair trained in two environments."""
-    if reference not in STUDIES[study]:
-        raise ValueError(f"unknown condition {reference!r} of {study}: choose from {sorted(STUDIES[study])}")
+    check_condition(study, reference)
+    references = {seed: load_run(out, study, reference, seed) for seed in seeds}
     head = f"| {study}, minus {reference} (UF1 / minority recall) |" + "".join(f" seed {k} |" for k in seeds)
     lines = [head + " mean ± std | ahead in UF1 |", "|---" * (len(seeds) + 3) + "|"]
     mixed = False
@@ -152,7 +158,7 @@ def paired(out: Path, study: str, seeds: list[int], reference: str) -> str:
             continue
         cells, d_uf1, d_minority = [], [], []
         for seed in seeds:
-            a, b = load_run(out, study, condition, seed), load_run(out, study, reference, seed)
+            a, b = load_run(out, study, condition, seed), references[seed]
             if a is None or b is None:
                 cells.append("-")
                 continue
@@ -191,13 +197,14 @@ def main() -> None:
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     args.overrides = extra
-    if args.paired is not None and args.paired not in STUDIES[args.study]:
-        parser.error(f"unknown condition {args.paired!r} of {args.study}: choose from {sorted(STUDIES[args.study])}")
+    try:  # before any training: a typo should not wait for the runs
+        for condition in (args.conditions or []) + ([args.paired] if args.paired is not None else []):
+            check_condition(args.study, condition)
+    except ValueError as error:
+        parser.error(str(error))
     if not args.report:
         for seed in args.seeds:
             for condition in args.conditions or STUDIES[args.study]:
-                if condition not in STUDIES[args.study]:
-                    parser.error(f"unknown condition {condition!r} of {args.study}: choose from {sorted(STUDIES[args.study])}")
                 overrides = STUDIES[args.study][condition]
                 target = run_dir(args.out, args.study, condition, seed)
                 if (target / "metrics.json").exists():

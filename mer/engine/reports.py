@@ -68,7 +68,6 @@ def environment(device) -> dict:
     }  # fmt: skip
 
 
-
 def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[str]) -> dict:
     """Per-class and per-AU lists turned into name-keyed tables."""
     out = {k: metrics[k] for k in ("uf1", "uar", "accuracy") if k in metrics}
