@@ -78,3 +78,32 @@ def test_paired_differences_are_taken_seed_by_seed_and_a_pair_across_environment
     assert lines[-1].startswith("* the two runs of this pair trained in different environments")
     with pytest.raises(ValueError, match="unknown condition 'cross-entropy' of imbalance"):
         ablate.paired(tmp_path, "imbalance", [0], "cross-entropy")
+
+
+def test_the_record_keeps_runs_of_several_environments_and_pools_them_by_draw(tmp_path):
+    here = {"torch": "2.15.0+cu132", "cpu": "AMD EPYC", "device": "cpu", "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52}}
+    none = {"happiness": 0.9, "anger": 0.0, "contempt": 0.0}
+    some = {"happiness": 0.8, "anger": 0.2, "contempt": 0.1}  # minority recall 15
+    first, second, record = tmp_path / "first", tmp_path / "second", tmp_path / "evidence" / "imbalance.csv"
+    write_run(first, "ce", 0, uf1=0.28, recalls=none, au_f1=0.2, au_f1_tuned=None, environment=here)
+    write_run(first, "cri + phased", 0, uf1=0.32, recalls=some, au_f1=0.2, au_f1_tuned=None, environment=here)
+    assert ablate.export(first, "imbalance", [0, 1], record) == 2
+    # another machine, the same seed: a second draw, not a replacement
+    there = {**here, "cpu": "Intel Xeon"}
+    write_run(second, "ce", 0, uf1=0.25, recalls=none, au_f1=0.2, au_f1_tuned=None, environment=there)
+    write_run(second, "cri + phased", 0, uf1=0.24, recalls=some, au_f1=0.2, au_f1_tuned=None, environment=there)
+    write_run(second, "cb", 0, uf1=0.30, recalls=some, au_f1=0.2, au_f1_tuned=None, environment=there)
+    assert ablate.export(second, "imbalance", [0], record) == 3
+    # exporting the first folder again replaces its rows instead of adding them twice
+    assert ablate.export(first, "imbalance", [0], record) == 2
+    assert len(record.read_text().splitlines()) == 1 + 5
+    lines = ablate.pooled(record, "imbalance", "ce").splitlines()
+    rows = {line.split(" | ")[0].strip("| "): line for line in lines[2:] if line.startswith("|")}
+    assert set(rows) == {"ce", "cri + phased", "cb"}
+    # cri: +4.0 and -1.0 UF1 over the two draws; cb ran in one draw only, +5.0
+    assert rows["cri + phased"] == "| cri + phased | 2 | 28.0 ± 4.0 | 15.0 ± 0.0 | 2 | +1.5 ± 2.5 | +15.0 ± 0.0 | 1 of 2 |"
+    assert rows["cb"] == "| cb | 1 | 30.0 | 15.0 | 1 | +5.0 ± 0.0 | +15.0 ± 0.0 | 1 of 1 |"
+    assert rows["ce"] == "| ce | 2 | 26.5 ± 1.5 | 0.0 ± 0.0 | - | - | - | - |"
+    assert "environment: torch 2.15.0+cu132, Intel Xeon, data 931c30f8cd35" in lines
+    with pytest.raises(FileNotFoundError, match="no-such.csv: no such record"):
+        ablate.pooled(tmp_path / "no-such.csv", "imbalance", "ce")

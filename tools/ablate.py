@@ -6,6 +6,8 @@
     python tools/ablate.py sampling --report          # only print the table of finished runs
     python tools/ablate.py imbalance --report --tuned # ... with the AU F1 at thresholds chosen on validation
     python tools/ablate.py imbalance --report --paired ce  # ... and each condition minus ce, seed by seed
+    python tools/ablate.py imbalance --report --export docs/evidence/imbalance.csv  # record the finished runs
+    python tools/ablate.py imbalance --pooled docs/evidence/imbalance.csv --paired ce  # the record over machines
 
 Each condition x seed is one ``python -m mer.train cv=kfold ...`` run in
 ``<out>/<study>/<condition>/seed<k>/``; a finished run (its metrics.json exists) is not redone, so the
@@ -16,11 +18,15 @@ one split is. ``--paired REF`` adds each condition's difference from REF seed by
 also draws the folds, so a pair is trained and tested on the same splits), with its mean ± std
 and how many seeds agree in sign; a pair whose two runs trained in different environments is
 starred, since another CPU or torch build sends the same seed down another trajectory.
+``--export CSV`` keeps the finished runs' figures in a CSV record that outlives the run folders
+(a study too long for one machine goes on on another); ``--pooled CSV`` reads it back, a draw being
+one seed in one environment, and compares each condition with the reference in the draws both ran.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -177,6 +183,74 @@ def paired(out: Path, study: str, seeds: list[int], reference: str) -> str:
     return "\n".join(lines)
 
 
+RECORD = ["study", "condition", "seed", "environment", "uf1", "uar", "minority_recall", "au_f1", "source"]
+
+
+def export(out: Path, study: str, seeds: list[int], path: Path) -> int:
+    """Merge the finished runs' figures into the CSV ``path`` (one row per study, condition, seed
+    and environment; a row already there for the same four is replaced, other rows are kept), so
+    that a study spread over machines and sessions keeps its runs after their folders are gone.
+    Returns the number of rows written from ``out``."""
+    rows = {}
+    if path.exists():
+        with path.open(newline="") as f:
+            rows = {(r["study"], r["condition"], r["seed"], r["environment"]): r for r in csv.DictReader(f)}
+    written = 0
+    for condition in STUDIES[study]:
+        for seed in seeds:
+            m = load_run(out, study, condition, seed)
+            if m is None:
+                continue
+            row = {"study": study, "condition": condition, "seed": str(seed), "environment": environment_key(m),
+                   "uf1": f"{m['uf1']:.4f}", "uar": f"{m['uar']:.4f}", "minority_recall": f"{minority_recall(m):.4f}",
+                   "au_f1": f"{m['au_f1']:.4f}" if "au_f1" in m else "", "source": f"tools/ablate.py --export, {run_dir(out, study, condition, seed)}"}  # fmt: skip
+            rows[(study, condition, str(seed), row["environment"])] = row
+            written += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RECORD)
+        writer.writeheader()
+        writer.writerows(sorted(rows.values(), key=lambda r: (r["study"], r["environment"], r["condition"], int(r["seed"]))))
+    return written
+
+
+def pooled(path: Path, study: str, reference: str) -> str:
+    """The runs recorded in the CSV ``path`` pooled over environments: a draw is one seed in one
+    environment (another CPU or torch build sends the same seed down another path), and each
+    condition is compared with ``reference`` in the draws where both ran. UF1 and minority recall
+    in points, mean ± std over the draws; the differences, their mean ± std and the draws where the
+    condition is ahead in UF1."""
+    check_condition(study, reference)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such record (write it with --export)")
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["study"] == study]
+    runs = {(r["condition"], r["environment"], r["seed"]): r for r in rows}
+    lines = [f"| {study}, pooled over environments | draws | UF1 | recall, 2 smallest classes | minus {reference}: pairs | UF1 | minority recall | ahead in UF1 |",
+             "|---" * 8 + "|"]  # fmt: skip
+    for condition in STUDIES[study]:
+        own = [r for r in rows if r["condition"] == condition]
+        if not own:
+            continue
+        uf1 = [float(r["uf1"]) for r in own]
+        minority = [float(r["minority_recall"]) for r in own]
+        d_uf1, d_minority = [], []
+        for r in own:
+            ref = runs.get((reference, r["environment"], r["seed"]))
+            if condition != reference and ref is not None:
+                d_uf1.append(100 * (float(r["uf1"]) - float(ref["uf1"])))
+                d_minority.append(100 * (float(r["minority_recall"]) - float(ref["minority_recall"])))
+        if d_uf1:
+            diffs = f"{len(d_uf1)} | {np.mean(d_uf1):+.1f} ± {np.std(d_uf1):.1f} | {np.mean(d_minority):+.1f} ± {np.std(d_minority):.1f} | {sum(d > 0 for d in d_uf1)} of {len(d_uf1)}"
+        else:
+            diffs = "- | - | - | -"
+        lines.append(f"| {condition} | {len(own)} | {cell(uf1)} | {cell(minority)} | {diffs} |")
+    environments_seen = sorted({r["environment"] for r in rows})
+    lines.append("")
+    lines += [f"environment: {e}" for e in environments_seen]
+    return "\n".join(lines)
+
+
 def _tuned_au_f1(run: Path) -> float:
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ is not a package
     from au_auc import tuned_au_f1
@@ -193,6 +267,8 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only print the table")
     parser.add_argument("--tuned", action="store_true", help="add the AU F1 at per-AU thresholds chosen on validation")
     parser.add_argument("--paired", metavar="REF", help="add each condition minus REF, seed by seed")
+    parser.add_argument("--export", type=Path, metavar="CSV", help="merge the finished runs' figures into this CSV record")
+    parser.add_argument("--pooled", type=Path, metavar="CSV", help="only print the runs of this CSV record pooled over environments (with --paired REF: minus REF)")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -202,6 +278,12 @@ def main() -> None:
             check_condition(args.study, condition)
     except ValueError as error:
         parser.error(str(error))
+    if args.pooled is not None:
+        try:
+            print(pooled(args.pooled, args.study, args.paired or next(iter(STUDIES[args.study]))))
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(str(error))
+        return
     if not args.report:
         for seed in args.seeds:
             for condition in args.conditions or STUDIES[args.study]:
@@ -221,6 +303,8 @@ def main() -> None:
     if args.paired is not None:
         print("\n" + paired(args.out, args.study, args.seeds, args.paired))
     print(environments(args.out, args.study, args.seeds))
+    if args.export is not None:
+        print(f"{export(args.out, args.study, args.seeds, args.export)} run(s) merged into {args.export}")
 
 
 if __name__ == "__main__":
