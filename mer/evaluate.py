@@ -70,7 +70,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     return result
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 

@@ -76,7 +76,7 @@ def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None 
     return output
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="export")
+@hydra.main(version_base="1.3", config_path="configs", config_name="export")
 def main(cfg: DictConfig) -> None:
     export(cfg.checkpoint, cfg.format, cfg.output)
 

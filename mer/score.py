@@ -243,7 +243,7 @@ def score(cfg: DictConfig) -> dict:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="score")
+@hydra.main(version_base="1.3", config_path="configs", config_name="score")
 def main(cfg: DictConfig) -> None:
     if cfg.merge:
         path = merge_parts(Path(cfg.merge))

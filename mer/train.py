@@ -219,7 +219,7 @@ def write_outputs(run_dir: Path, result: dict, pooled: Predictions, folds: list[
     log.info("results in %s", run_dir)
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 

@@ -91,7 +91,7 @@ def suggest(trial: optuna.Trial, space: dict) -> dict[str, Any]:
     return overrides
 
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 def is_group(key: str) -> bool:
@@ -413,7 +413,7 @@ def base_overrides(hydra_overrides: list[str], task: list[str]) -> list[str]:
     return [o for o in hydra_overrides if _key(o) == "hydra.searchpath"] + trial_overrides(task)
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="tune")
+@hydra.main(version_base="1.3", config_path="configs", config_name="tune")
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 

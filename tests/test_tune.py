@@ -19,7 +19,7 @@ import mer.tune as tune_module
 from mer.data.dataset import ClipDataset
 from mer.data.synthetic import generate
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "mer" / "configs"
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "mer" / "configs"
 FPS = 30
 CANVAS = (640, 360)
 FACE = 112

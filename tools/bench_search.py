@@ -56,7 +56,7 @@ from optuna.trial import TrialState
 
 from mer.tune import default_storage_url
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "mer" / "configs"
 STUDY = "mer-sampling"  # mer.tune's study name for search=sampling
 BASELINES = {"keyframe (default)": [], "uniform": ["clip_sampler=uniform"]}
 

@@ -48,8 +48,8 @@ def step_seconds(model: MERNet, batch: int, frames: int, size: int, steps: int) 
 
 def loader_rate(batch: int, workers: int, batches: int) -> float:
     """Clips/s of the training DataLoader on the default synthetic set (no model)."""
-    cfg = OmegaConf.load("configs/data/synthetic.yaml")
-    sampler_cfg = OmegaConf.load("configs/clip_sampler/keyframe.yaml")
+    cfg = OmegaConf.load("mer/configs/data/synthetic.yaml")
+    sampler_cfg = OmegaConf.load("mer/configs/clip_sampler/keyframe.yaml")
     records = load_records(cfg)
     dataset = build_clip_dataset(records, cfg, sampler_cfg, train=True)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True)

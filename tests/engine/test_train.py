@@ -26,7 +26,7 @@ from mer.losses.au import FrameAULoss
 from mer.losses.schedule import ScheduleState
 from tests.helpers import load_tool
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "mer" / "configs"
 
 
 @pytest.fixture(scope="session")

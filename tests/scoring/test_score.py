@@ -28,7 +28,7 @@ from mer.engine.trainer import load_checkpoint
 from mer.scoring.models import load_scoring_model
 from mer.scoring.outputs import ResultWriter, merge_parts, read_rows
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "mer" / "configs"
 FACE = 96  # face square in the test recordings: big enough for the Haar cascade
 CANVAS = (192, 144)
 
