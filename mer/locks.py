@@ -1,23 +1,20 @@
-"""An exclusive lock between processes on one machine (or a shared POSIX file system)."""
+"""An exclusive lock between processes on one machine (or a shared file system), by ``filelock``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from filelock import FileLock
 
 
 @contextmanager
 def exclusive(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive ``fcntl`` lock on ``path`` (created if missing); a no-op where fcntl is missing."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: callers keep their own atomic renames
+    """Hold an exclusive lock on ``path`` (created if missing; waits as long as another process holds it).
+
+    ``flock`` on POSIX, ``msvcrt`` on Windows: the operating system releases it when its holder dies,
+    so a killed worker never leaves a lock behind.
+    """
+    with FileLock(str(path)):
         yield
-        return
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

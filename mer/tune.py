@@ -13,10 +13,19 @@ evaluated once on the test subjects; that figure is reported apart from the vali
 
 The study lives in ``storage`` (default: an SQLite file in the search folder,
 ``outputs/tune/<study_name>/study.db``): running the same command again continues it, and any
-number of processes or machines given the same storage URL share its trials. Outputs in the search
-folder: ``best.yaml`` (the best overrides; ``python -m mer.train +experiment=best``), ``trials.csv``,
-``history.png``, ``importances.png``, ``parallel.png`` and ``final/`` (the retrained best model and
-its test metrics).
+number of processes or machines given the same storage URL share its trials.
+
+What counts toward ``n_trials``: complete and pruned trials, and failed ones that were not
+retried. A trial whose process was killed stays "running" in the storage; once its heartbeat is
+3 x ``heartbeat_seconds`` old, the next worker to join the study (or to start a trial) marks it
+failed and Optuna's retry callback queues a copy with the same parameters, run before any new
+trial. The killed trial then does not count, its copy does; a copy killed too is not retried
+again and counts as a failure. A trial that raised (NaN, out of memory, an impossible
+combination) is not retried and counts, so a space with impossible corners still ends.
+
+Outputs in the search folder: ``best.yaml`` (the best overrides; ``python -m mer.train
++experiment=best``), ``trials.csv``, ``history.png``, ``importances.png``, ``parallel.png`` and
+``final/`` (the retrained best model and its test metrics).
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import optuna
 import yaml
 from hydra import compose
 from omegaconf import DictConfig, OmegaConf
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from mer.data.build import load_records
@@ -47,8 +56,6 @@ from mer.locks import exclusive
 from mer.train import run as train_run
 
 log = logging.getLogger("mer.tune")
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 # ---- the search space ----------------------------------------------------------------------
@@ -163,6 +170,33 @@ def make_storage(cfg: DictConfig, search_dir: Path) -> optuna.storages.BaseStora
     )  # fmt: skip
 
 
+def retried_trials(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of the trials a retry was queued for (Optuna's retry copies carry ``retry_history``)."""
+    return {number for t in trials for number in t.system_attrs.get("retry_history", ())}
+
+
+def tally(trials: list[FrozenTrial]) -> dict[str, int]:
+    """complete, pruned, failed (not retried) and retried (failed, and rerun by a copy) trials;
+    the first three count toward ``n_trials``."""
+    retried = retried_trials(trials)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    return {"complete": sum(t.state == TrialState.COMPLETE for t in trials), "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+            "failed": sum(t.number not in retried for t in failed), "retried": sum(t.number in retried for t in failed)}  # fmt: skip
+
+
+def done_trials(study: optuna.Study) -> int:
+    """The study's trials that count toward ``n_trials`` (see the module's docstring)."""
+    counts = tally(study.get_trials(deepcopy=False))
+    return counts["complete"] + counts["pruned"] + counts["failed"]
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Mark the trials of killed processes failed; the storage's retry callback queues their copies."""
+    with warnings.catch_warnings():  # experimental since optuna 2.9, still there in 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 class Objective:
     """One trial: compose the config with the trial's overrides, train, return the validation UF1."""
 
@@ -174,6 +208,7 @@ class Objective:
         overrides = as_overrides(params)
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("epochs_run", 0)  # a retry inherits its killed trial's user attributes
         try:
             cfg = compose(config_name="train", overrides=self.base_overrides + overrides + ["evaluate_test=false", "resume=false"])
 
@@ -198,8 +233,20 @@ class Objective:
         return value
 
 
+def stop_at(n_trials: int):
+    """An ``optimize`` callback that stops this worker once the study has ``n_trials`` that count
+    (Optuna's MaxTrialsCallback counts states, and a retried failure has the state of a real one)."""
+
+    def stop(study: optuna.Study, trial: FrozenTrial) -> None:
+        if done_trials(study) >= n_trials:
+            study.stop()
+
+    return stop
+
+
 class Progress:
-    """A progress bar of finished trials with counts of done / pruned / failed and the best value."""
+    """A progress bar of the trials that count toward ``n_trials`` (done / pruned / failed, and the
+    retried ones apart) with the best value."""
 
     def __init__(self, study: optuna.Study, total: int) -> None:
         self.total = total
@@ -208,11 +255,11 @@ class Progress:
 
     def __call__(self, study: optuna.Study, trial) -> None:
         trials = study.get_trials(deepcopy=False)
-        counts = {s: sum(t.state == s for t in trials) for s in FINISHED}
-        finished = sum(counts.values())
-        self.bar.n = min(finished, self.total)
+        counts = tally(trials)
+        done = counts["complete"] + counts["pruned"] + counts["failed"]
+        self.bar.n = min(done, self.total)
         best = max((t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None), default=float("nan"))
-        self.bar.set_postfix(done=counts[TrialState.COMPLETE], pruned=counts[TrialState.PRUNED], failed=counts[TrialState.FAIL],
+        self.bar.set_postfix(done=counts["complete"], pruned=counts["pruned"], failed=counts["failed"], retried=counts["retried"],
                              best=f"{best:.4f}")  # fmt: skip
         self.bar.refresh()
 
@@ -227,6 +274,8 @@ def write_reports(study: optuna.Study, search_dir: Path, base_overrides: list[st
     command line with the search's fixed overrides (``base_overrides``: data, epochs, ...).
     """
     table = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
+    # the killed trial a retry reruns (its copy's retry history ends with it)
+    table["retry_of"] = [(t.system_attrs.get("retry_history") or [None])[-1] for t in study.get_trials(deepcopy=False)]
     table.to_csv(search_dir / "trials.csv", index=False)
     completed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if not completed:
@@ -301,14 +350,28 @@ def study_identity(cfg: DictConfig, base_overrides: list[str]) -> dict:
     return json.loads(json.dumps(identity))  # as the storage gives it back
 
 
+def identity_changes(stored: dict, identity: dict) -> list[str]:
+    """What differs between two study identities, one line per config key or search parameter:
+    ``override trainer.epochs: then trainer.epochs=2, now trainer.epochs=3``."""
+    changes = []
+    then, now = stored["overrides"], identity["overrides"]
+    for key in sorted({_key(o) for o in set(then) ^ set(now)}):
+        was, is_ = [o for o in then if _key(o) == key], [o for o in now if _key(o) == key]
+        changes.append(f"override {key}: then {' '.join(was) or '(not given)'}, now {' '.join(is_) or '(not given)'}")
+    then, now = stored["space"], identity["space"]
+    for name in sorted(set(then) | set(now)):
+        if then.get(name) != now.get(name):
+            was, is_ = (json.dumps(d[name]) if name in d else "(absent)" for d in (then, now))
+            changes.append(f"search parameter {name}: then {was}, now {is_}")
+    return changes
+
+
 def check_study(study: optuna.Study, identity: dict, test_subjects: list[str], where: str) -> None:
     """Refuse to add trials to a study started under other settings or with other test subjects."""
     stored = study.user_attrs.get("identity")
     if stored is not None and stored != identity:
-        before, now = set(stored["overrides"]), set(identity["overrides"])
-        what = [f"overrides then {sorted(before - now) or '(none)'}, now {sorted(now - before) or '(none)'}"] if before != now else []
-        what += ["another search space"] if stored["space"] != identity["space"] else []
-        raise ValueError(f"{where}: study {study.study_name!r} was started under other settings ({'; '.join(what)}); "
+        changes = "; ".join(identity_changes(stored, identity))
+        raise ValueError(f"{where}: study {study.study_name!r} was started under other settings ({changes}); "
                          f"continue it with the same overrides, or start a new one with study_name=<name>")  # fmt: skip
     held_out = study.user_attrs.get("test_subjects")
     if held_out is not None and held_out != test_subjects:
@@ -347,7 +410,7 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
     search_records, fold, test_records = search_split(load_records(cfg.data), cfg)
     with exclusive(search_dir / "study.lock"), warnings.catch_warnings():
         # workers started together on a new SQLite file would race to create its tables
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # TPE's multivariate/group
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # TPE's options, heartbeats, retries
         study = optuna.create_study(
             study_name=cfg.study_name, storage=make_storage(cfg, search_dir), direction="maximize", load_if_exists=True,
             pruner=make_pruner(cfg),
@@ -360,28 +423,30 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
         worker = int(study.user_attrs.get("workers_joined", 0))
         study.set_user_attr("workers_joined", worker + 1)
         host = zlib.crc32(socket.gethostname().encode()) % 1000 if cfg.storage else 0
+        # constant_liar: other workers' running trials count as poor ones, so parallel workers do not propose one point twice
         study.sampler = optuna.samplers.TPESampler(seed=cfg.sampler_seed + 1000 * worker + host, n_startup_trials=cfg.sampler_startup_trials,
-                                                   multivariate=True, group=True)  # fmt: skip
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    if finished < cfg.n_trials:  # (optimize runs at least one trial even when the study has its n_trials)
+                                                   multivariate=True, group=True, constant_liar=True)  # fmt: skip
+        # Optuna fails a killed worker's stale trial (and queues its retry) only before starting a
+        # trial; do it on joining, so that what is left to do is counted without it.
+        fail_stale_trials(study)
+    done = done_trials(study)
+    if done < cfg.n_trials:  # (optimize runs at least one trial even when the study has its n_trials)
         progress = Progress(study, cfg.n_trials)
         study.optimize(
-            Objective(cfg, base_overrides, search_records, fold, search_dir),
-            callbacks=[optuna.study.MaxTrialsCallback(cfg.n_trials, states=FINISHED), progress],
+            Objective(cfg, base_overrides, search_records, fold, search_dir), callbacks=[stop_at(cfg.n_trials), progress],
             catch=(Exception,), gc_after_trial=True, timeout=cfg.timeout,
         )  # fmt: skip
         progress.close()
     else:
-        log.info("study %r already has %d finished trials (n_trials=%d): no trial to run", cfg.study_name, finished, cfg.n_trials)
+        log.info("study %r already has %d of its n_trials=%d: no trial to run", cfg.study_name, done, cfg.n_trials)
     with exclusive(search_dir / "reports.lock"):  # several workers may end at once; one writes at a time
+        fail_stale_trials(study)  # a killed worker's trial must not hold the final test back
         best = write_reports(study, search_dir, base_overrides)
-        finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-        summary = {"study": cfg.study_name, "finished_trials": finished, "best": best}
-        if best is not None and cfg.final_test and finished >= cfg.n_trials:
-            with warnings.catch_warnings():  # experimental since optuna 2.9, still there in 5
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)  # a killed worker's trial must not hold the final test back
-            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+        done = done_trials(study)
+        summary = {"study": cfg.study_name, "finished_trials": done, "best": best}
+        if best is not None and cfg.final_test and done >= cfg.n_trials:
+            # a queued retry is not waited for: with the study at its n_trials no worker starts it
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if running:
                 log.info("%d trials of other workers still run: the last worker to finish retrains the best", len(running))
             else:

@@ -1,12 +1,14 @@
 """python -m mer.tune on a tiny synthetic set: conditional spaces, no test leakage, pruning,
-failures recorded, resume, and two processes sharing one study."""
+failures recorded, resume, two processes sharing one study, and a killed worker's trial retried."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -14,6 +16,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
+from optuna.trial import TrialState
 
 import mer.tune as tune_module
 from mer.data.dataset import ClipDataset
@@ -170,9 +173,25 @@ def test_a_study_refuses_other_settings_or_test_subjects_and_a_finished_one_runs
     run_search(tiny_set, tmp_path, n_trials=1, edit=no_final)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     held_out = optuna.load_study(study_name="mer-sampling", storage=storage).user_attrs["test_subjects"]
-    with pytest.raises(ValueError, match=r"study.db: study 'mer-sampling' was started under other settings \(overrides then "
-                                         r"\(none\), now \['trainer.epochs=3'\]\)"):  # fmt: skip
-        run_search(tiny_set, tmp_path, "trainer.epochs=3", n_trials=2, edit=no_final)
+    # other training overrides: each differing key is named, with its overrides then and now
+    with pytest.raises(ValueError, match=r"study.db: study 'mer-sampling' was started under other settings") as refused:
+        run_search(tiny_set, tmp_path, "trainer.epochs=3", "seed=3", n_trials=2, edit=no_final)
+    message = str(refused.value)
+    assert "override seed: then (not given), now seed=3" in message
+    assert "override trainer.epochs: then trainer.epochs=2, now trainer.epochs=2 trainer.epochs=3" in message
+    assert "search parameter" not in message
+
+    def other_space(cfg):  # the same overrides, another search space: a parameter dropped, one's choices changed
+        no_final(cfg)
+        del cfg.search.params["stride"]
+        cfg.search.params["clip_sampler.num_frames"].choices = [8, 16]
+
+    with pytest.raises(ValueError, match="was started under other settings") as refused:
+        run_search(tiny_set, tmp_path, n_trials=2, edit=other_space)
+    message = str(refused.value)
+    changes = message.split("other settings (", 1)[1].split("); continue", 1)[0].split("; ")
+    assert [c.split(":")[0] for c in changes] == ["search parameter clip_sampler.num_frames", "search parameter stride"]
+    assert '"choices": [8, 16]' in changes[0] and changes[1].endswith("now (absent)")  # no training override differs
 
     def other_split(cfg):  # same overrides, but this worker's split differs (other data, other cv settings)
         no_final(cfg)
@@ -212,9 +231,45 @@ def test_two_workers_share_one_study_and_a_rerun_continues_it(tiny_set, tmp_path
     first = {t.number: t.params for t in study.trials}
     seeds = [OmegaConf.load(path).seed for path in sorted((tmp_path / "trials").glob("*/config.yaml"))]
     assert len(seeds) == len(finished) and set(seeds) == {5}
-    done = subprocess.run(tune_command(tiny_set, tmp_path, len(finished) + 2, *experiment), env=env, capture_output=True, text=True)
+    done = subprocess.run(tune_command(tiny_set, tmp_path, len(finished) + 2, *experiment), env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     again = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
     assert len(again.trials) == len(finished) + 2
     assert {t.number: t.params for t in again.trials if t.number in first} == first  # continued, not restarted
     assert json.loads((tmp_path / "trials" / f"{again.trials[-1].number:04d}" / "metrics.json").read_text())["val_uf1"] >= 0
+
+
+@pytest.mark.slow
+def test_a_trial_of_a_killed_worker_is_retried_with_its_parameters_and_not_counted(tiny_set, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = tune_command(tiny_set, tmp_path, 2, "heartbeat_seconds=1", "trainer.max_steps_per_epoch=2")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until its first trial has drawn its parameters and trains
+            try:
+                trials = optuna.load_study(study_name="mer-sampling", storage=storage).trials
+            except KeyError:  # the study is not created yet
+                trials = []
+            if trials and trials[0].state == TrialState.RUNNING and "overrides" in trials[0].user_attrs:
+                break
+            assert worker.poll() is None, "the worker ended before it could be killed"
+            time.sleep(0.1)
+        else:
+            pytest.fail("the worker's first trial never started")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    time.sleep(4.5)  # more than 3 heartbeats: the trial is stale now
+    done = subprocess.run([*command, "final_test=true"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = optuna.load_study(study_name="mer-sampling", storage=storage)
+    killed, retry = study.trials[0], study.trials[1]
+    assert killed.state == TrialState.FAIL and killed.params
+    assert retry.system_attrs["retry_history"] == [0] and retry.state == TrialState.COMPLETE
+    assert retry.params == killed.params  # the same point, run again
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]  # 2 that count
+    assert pd.read_csv(tmp_path / "trials.csv")["retry_of"].tolist()[1] == 0
+    # the killed trial held nothing back: the study has its n_trials, so the best was tested
+    assert json.loads((tmp_path / "final" / "summary.json").read_text())["best_trial"] in (1, 2)
