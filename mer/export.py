@@ -1,10 +1,13 @@
 """Export a trained model for deployment: ``python -m mer.export checkpoint=RUN/best.pt format=onnx|torchscript``.
 
 Writes ``<output>`` (default: the checkpoint's path with ``.onnx`` or ``.ts``) and ``<output>.json``
-(class names, AU names, the training config) that ``mer.score checkpoint=<output>`` reads. The
-exported model takes a normalised clip batch (B, 3, T, S, S), any B, and returns
-(emotion logits, clip AU logits, frame AU logits, attention); it is checked against the eager
-model on a random batch before the command returns.
+with the model's metadata (class names, AU names and thresholds, the input spec, the training
+config); an ONNX file also carries it in its ``metadata_props`` (key ``mer``). ``mer-score
+checkpoint=<output>`` and ``mer.load_model(<output>)`` read it. The exported graph takes the model's
+input, a batch (B, 3, T, S, S) as ``mer.data.clip.ClipTransform`` builds it (the motion step, optical
+flow, stays in Python before the graph), any B, and returns (emotion logits, clip AU logits, frame
+AU logits, attention); it is checked against the eager model on a random batch before the command
+returns.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import logging
 import warnings
 from pathlib import Path
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mer.evaluate import load_model
-from mer.scoring.models import OUTPUTS, ExportWrapper, load_scoring_model, probabilities
+from mer.cli import command
+from mer.models.checkpoint import load_model
+from mer.scoring.models import METADATA_KEY, OUTPUTS, ExportWrapper, load_scoring_model, probabilities
 
 log = logging.getLogger("mer.export")
 
@@ -42,10 +45,11 @@ def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None 
     if fmt not in ("onnx", "torchscript"):
         raise ValueError(f"unknown export format {fmt!r}; valid choices: onnx, torchscript")
     output = Path(output) if output else checkpoint.with_suffix(".onnx" if fmt == "onnx" else ".ts")
-    model, config, class_names, au_names, au_thresholds = load_model(checkpoint, torch.device("cpu"))
+    loaded = load_model(checkpoint, torch.device("cpu"))
+    model = loaded.model
     make_exportable(model)
     wrapper = ExportWrapper(model).eval()
-    t, s = int(config.clip_sampler.num_frames), int(config.data.crop_size)
+    t, s = int(loaded.input["num_frames"]), int(loaded.input["size"])
     example = torch.randn(batch, 3, t, s, s, generator=torch.Generator().manual_seed(0))
     output.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -59,8 +63,15 @@ def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None 
             )  # fmt: skip
         else:
             torch.jit.trace(wrapper, example).save(str(output))
-    meta = {"class_names": class_names, "au_names": au_names, "au_thresholds": au_thresholds,
-            "config": OmegaConf.to_container(config, resolve=True), "source": str(checkpoint), "format": fmt}  # fmt: skip
+    meta = {"class_names": loaded.class_names, "au_names": loaded.au_names, "au_thresholds": loaded.au_thresholds,
+            "input": loaded.input, "config": OmegaConf.to_container(loaded.config, resolve=True), "source": str(checkpoint),
+            "format": fmt}  # fmt: skip
+    if fmt == "onnx":  # the file carries its own metadata; the sidecar is for TorchScript's sake and humans
+        import onnx
+
+        graph = onnx.load(str(output))
+        graph.metadata_props.add(key=METADATA_KEY, value=json.dumps(meta))
+        onnx.save(graph, str(output))
     output.with_name(output.name + ".json").write_text(json.dumps(meta, indent=2) + "\n")
     # check: the exported model answers like the eager one, on another batch size too
     check = torch.randn(batch + 1, 3, t, s, s, generator=torch.Generator().manual_seed(1))
@@ -76,7 +87,7 @@ def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None 
     return output
 
 
-@hydra.main(version_base="1.3", config_path="configs", config_name="export")
+@command("export")
 def main(cfg: DictConfig) -> None:
     export(cfg.checkpoint, cfg.format, cfg.output)
 

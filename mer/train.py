@@ -1,225 +1,25 @@
-"""Train and evaluate a micro-expression model: ``python -m mer.train clip_sampler=keyframe``.
+"""Train and evaluate a micro-expression model: ``mer-train`` or ``python -m mer.train``.
 
-Subject-independent always: each fold trains on some subjects, selects its best epoch on
-validation subjects carved from them, and is tested on subjects it never saw. UF1/UAR are
-computed once over the test predictions pooled across folds (MEGC style); per-fold figures sit
-beside them in metrics.json. The run folder (Hydra's) holds config.yaml, metrics.json,
-predictions.csv, confusion_matrix.png, curves.png, tensorboard/, fold*/{last,best}.pt and best.pt.
+    mer-train                                        # the default model on the built-in synthetic set
+    mer-train clip_sampler=keyframe model=x3d_tiny cv=kfold
+    mer-train data=casme2 data.annotations=CASME2-coding.xlsx data.root=CASME2_RAW_selected cv=loso
 
-The same :func:`run` serves a search trial (``mer.tune``): it reports each epoch's validation UF1
-through ``on_epoch`` and, with ``evaluate_test=false``, never touches test subjects.
+The run itself (folds, model selection on validation subjects, the pooled test metrics and the
+files of the run folder) is :func:`mer.engine.experiment.run`; this module is its command line.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
-import logging
-import os
-import shutil
 from pathlib import Path
-from typing import Callable
 
-import hydra
-import numpy as np
-import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
-from mer.data.build import build_clip_dataset, build_folds, class_names, data_provenance, load_records
-from mer.data.splits import Fold
-from mer.engine import distributed as dist
-from mer.engine.reports import au_f1_text, environment, named_metrics, plot_confusion, plot_curves, predictions_table, write_json
-from mer.engine.trainer import Predictions, evaluate, fit, load_checkpoint, make_loader, seed_everything, select_device
-from mer.data.dataset import au_vector
-from mer.losses import LOSSES, build_emotion_loss, class_balanced_weights
-from mer.losses.au import FrameAULoss, smooth_pos_weights
-from mer.losses.schedule import build_schedule
-from mer.models.net import build_model, count_parameters
-
-log = logging.getLogger("mer.train")
-
-FoldEpochCallback = Callable[[int, int, dict], None]  # (fold, epoch, epoch record)
+from mer import distributed as dist
+from mer.cli import command
+from mer.engine.experiment import run
 
 
-def plain_config(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)
-
-
-def resolve_config(cfg: DictConfig) -> DictConfig:
-    """Settle what one choice implies for another, before the config is saved with the run.
-
-    A loss on a cosine classifier (LDAM, CRI) makes the model's classifier cosine with the loss's scale.
-    """
-    loss_cls = LOSSES.get(cfg.loss.name)
-    if loss_cls.needs_cosine_classifier:
-        default_scale = inspect.signature(loss_cls).parameters["s"].default
-        with open_dict(cfg):
-            cfg.model.classifier = "cosine"
-            cfg.model.cosine_scale = float((cfg.loss.get("options") or {}).get("s", default_scale))
-    return cfg
-
-
-def build_losses(cfg: DictConfig, train_records, num_classes: int, au_list):
-    """Emotion loss, AU loss, schedule and class-balanced weights, from the training split only."""
-    counts = np.bincount([r.label for r in train_records], minlength=num_classes)
-    emotion_loss = build_emotion_loss(cfg.loss.name, class_counts=counts.tolist(), **(cfg.loss.get("options") or {}))
-    pos_weight = None
-    if cfg.loss.get("au_pos_weight", "none") == "smooth":
-        pos_weight = smooth_pos_weights(np.stack([au_vector(r, au_list) for r in train_records]))
-    elif cfg.loss.get("au_pos_weight", "none") != "none":
-        raise ValueError(f"unknown loss.au_pos_weight {cfg.loss.au_pos_weight!r}; valid choices: none, smooth")
-    schedule = build_schedule(cfg.schedule.name, au_weight=cfg.loss.au_weight, **{k: v for k, v in cfg.schedule.items() if k != "name"})
-    return emotion_loss, FrameAULoss(pos_weight), schedule, class_balanced_weights(counts, cfg.loss.get("beta", 0.9999))
-
-
-def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, meta: dict, resume: bool, on_epoch=None):
-    """Train one fold; returns (test Predictions or None, fold summary, history)."""
-    done = fold_dir / "result.json"
-    if resume and done.exists():
-        saved = json.loads(done.read_text())
-        log.info("fold %d already finished, reusing %s", fold.index, done)
-        return Predictions(**saved["predictions"]) if saved.get("predictions") else None, saved["summary"], saved["history"]
-    num_classes, au_list = len(meta["class_names"]), meta["au_names"]
-    pick = lambda positions: [records[i] for i in positions]  # noqa: E731
-    train_records, val_records = pick(fold.train), pick(fold.val)
-    train_set = build_clip_dataset(train_records, cfg.data, cfg.clip_sampler, train=True)
-    val_set = build_clip_dataset(val_records, cfg.data, cfg.clip_sampler, train=False)
-    seed = cfg.seed + fold.index
-    seed_everything(seed)
-    model = build_model(
-        cfg.model, num_classes=num_classes, num_aus=len(au_list), num_frames=cfg.clip_sampler.num_frames, crop_size=cfg.data.crop_size
-    )
-    emotion_loss, au_loss, schedule, cb_weight = build_losses(cfg, train_records, num_classes, au_list)
-    emotion_loss.to(device)
-    au_loss.to(device)
-    writer = None
-    if dist.is_main():
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(fold_dir.parent / "tensorboard" / fold_dir.name))
-        log.info(
-            "fold %d: %d train / %d val / %d test clips, %s with %.2fM parameters on %s",
-            fold.index, len(fold.train), len(fold.val), len(fold.test), cfg.model.backbone, count_parameters(model) / 1e6, device,
-        )  # fmt: skip
-    callback = None if on_epoch is None else (lambda epoch, record: on_epoch(fold.index, epoch, record))
-    try:  # a pruned or failed search trial leaves here by an exception: its writer must close too
-        result = fit(
-            model, train_set, val_set, cfg=cfg, run_dir=fold_dir, emotion_loss=emotion_loss, au_loss=au_loss, schedule=schedule,
-            class_balanced_weight=cb_weight, meta=meta, device=device, seed=seed, resume=resume, writer=writer, on_epoch=callback,
-        )  # fmt: skip
-    finally:
-        if writer is not None:
-            writer.close()
-    summary = {"fold": fold.index, "best_epoch": result.best_epoch, "val_uf1": result.best_val.get("val_uf1"),
-               "val_uar": result.best_val.get("val_uar"), "epochs_run": len(result.history)}  # fmt: skip
-    predictions = None
-    if cfg.evaluate_test and fold.test:
-        best = load_checkpoint(fold_dir / "best.pt", map_location=device)
-        model.load_state_dict(best["model"])
-        test_set = build_clip_dataset(pick(fold.test), cfg.data, cfg.clip_sampler, train=False)
-        loader = make_loader(test_set, batch_size=cfg.trainer.eval_batch_size, train=False, seed=seed,
-                             num_workers=cfg.trainer.num_workers, device=device)  # fmt: skip
-        model.to(device)
-        thresholds = best.get("au_thresholds")
-        if thresholds is None and cfg.model.get("au_head", True):  # a best.pt from before thresholds were recorded
-            thresholds = validation_au_thresholds(model, val_set, cfg.trainer, device=device, seed=seed)
-        predictions = evaluate(model, loader, device=device).with_au_thresholds(thresholds)
-        test = predictions.metrics(num_classes)
-        summary.update({f"test_{k}": test[k] for k in ("uf1", "uar", "accuracy")}
-                       | {"test_au_f1": test.get("au_f1"), "test_au_f1_tuned": test.get("au_f1_tuned"), "au_thresholds": thresholds})  # fmt: skip
-    if dist.is_main():
-        write_json(done, {"summary": summary, "history": result.history,
-                          "predictions": None if predictions is None else predictions.__dict__})  # fmt: skip
-    dist.barrier()
-    return predictions, summary, result.history
-
-
-def validation_au_thresholds(model, val_set, trainer_cfg, *, device, seed: int = 0) -> list[float] | None:
-    """Per-AU decision thresholds chosen with ``model`` (its weights as they are) on the validation
-    clips, as training chooses them at the best epoch; None for a model without AUs."""
-    loader = make_loader(val_set, batch_size=trainer_cfg.eval_batch_size, train=False, seed=seed,
-                         num_workers=trainer_cfg.num_workers, device=device)  # fmt: skip
-    return evaluate(model, loader, device=device).choose_au_thresholds()
-
-
-def find_resumable(run_dir: Path) -> Path:
-    """This run folder if it has checkpoints, else the newest unfinished run beside it."""
-    if any(run_dir.glob("fold*/last.pt")):
-        return run_dir
-    candidates = [p.parent.parent for p in run_dir.parent.glob("*/fold*/last.pt") if not (p.parent.parent / "metrics.json").exists()]
-    if not candidates:
-        raise FileNotFoundError(f"resume=true but no unfinished run with checkpoints under {run_dir.parent}")
-    return max(candidates, key=lambda p: max(f.stat().st_mtime for f in p.glob("fold*/last.pt")))
-
-
-def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = None, records=None, folds=None) -> dict:
-    """Train every fold of ``cfg.cv``, write the run folder, return the summary metrics.
-
-    ``records`` and ``folds`` replace the data config's records and the protocol's folds (the search
-    passes its own fold, whose test part is empty during trials).
-    """
-    cfg = resolve_config(cfg)
-    device = select_device(cfg.device)
-    if cfg.trainer.get("threads"):  # process-wide, as torch.set_num_threads is
-        torch.set_num_threads(int(cfg.trainer.threads))
-    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    dist.init_from_env(device)
-    resume = bool(cfg.resume)
-    if resume:
-        run_dir = dist.broadcast(find_resumable(run_dir) if dist.is_main() else None)
-        log.info("resuming %s", run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    records = load_records(cfg.data) if records is None else records
-    names, au_list = class_names(cfg.data), [int(a) for a in cfg.data.aus]
-    if folds is None:
-        folds = build_folds(records, cfg.cv)
-    meta = {"config": plain_config(cfg), "class_names": names, "au_names": au_list}
-    provenance = environment(device) | {"data": data_provenance(cfg.data)}
-    log.info("torch %s on %s (%s, %d threads); data %s", provenance["torch"], provenance["device"], provenance["gpu"] or provenance["cpu"],
-             provenance["threads"], provenance["data"].get("synthetic_set_sha256") or provenance["data"].get("annotations_sha256"))  # fmt: skip
-    if dist.is_main():
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    pooled, pooled_folds, summaries, histories = Predictions(), [], [], []
-    for fold in folds:
-        predictions, summary, history = run_fold(
-            cfg, records, fold, run_dir / f"fold{fold.index}", device=device, meta=meta, resume=resume, on_epoch=on_epoch
-        )
-        summaries.append(summary)
-        histories.append(history)
-        if predictions is not None:
-            pooled.extend(predictions)
-            pooled_folds += [fold.index] * len(predictions.clip_ids)
-    val_uf1 = float(np.mean([s["val_uf1"] for s in summaries if s["val_uf1"] is not None] or [0.0]))
-    result = {"val_uf1": val_uf1, "folds": summaries, "protocol": cfg.cv.protocol, "classes": names, "environment": provenance}
-    if pooled.clip_ids:
-        metrics = pooled.metrics(len(names))
-        result = named_metrics(metrics, names, au_list) | result
-    if dist.is_main():
-        write_outputs(run_dir, result, pooled, pooled_folds, histories, names, au_list, summaries)
-    dist.barrier()
-    return result
-
-
-def write_outputs(run_dir: Path, result: dict, pooled: Predictions, folds: list[int], histories, names, au_list, summaries) -> None:
-    if pooled.clip_ids:
-        table = predictions_table(pooled, names, au_list)
-        table.insert(0, "fold", folds)
-        table.to_csv(run_dir / "predictions.csv", index=False)
-        plot_confusion(result["confusion"], names, run_dir / "confusion_matrix.png",
-                       title=f"test, pooled over {len(summaries)} fold(s): UF1 {result['uf1']:.3f}, UAR {result['uar']:.3f}")  # fmt: skip
-    plot_curves(histories, run_dir / "curves.png")
-    best = max((s for s in summaries if s["val_uf1"] is not None), key=lambda s: s["val_uf1"], default=None)
-    if best is not None and (run_dir / f"fold{best['fold']}" / "best.pt").exists():
-        shutil.copyfile(run_dir / f"fold{best['fold']}" / "best.pt", run_dir / "best.pt")  # the model to deploy: best validation
-    write_json(run_dir / "metrics.json", result)
-    if "uf1" in result:
-        log.info("test (pooled): UF1 %.4f  UAR %.4f  accuracy %.4f  AU F1 %s", result["uf1"], result["uar"], result["accuracy"],
-                 au_f1_text(result))  # fmt: skip
-    log.info("results in %s", run_dir)
-
-
-@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+@command("train")
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 

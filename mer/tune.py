@@ -41,7 +41,6 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import hydra
 import optuna
 import yaml
 from hydra import compose
@@ -49,11 +48,12 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
+from mer.cli import CONFIG_DIR, command
 from mer.data.build import load_records
 from mer.data.splits import Fold, carve_validation, subject_holdout
 from mer.engine.reports import write_json
 from mer.locks import exclusive
-from mer.train import run as train_run
+from mer.engine.experiment import run as train_run
 
 log = logging.getLogger("mer.tune")
 
@@ -98,7 +98,7 @@ def suggest(trial: optuna.Trial, space: dict) -> dict[str, Any]:
     return overrides
 
 
-CONFIGS = Path(__file__).resolve().parent / "configs"
+CONFIGS = CONFIG_DIR
 
 
 def is_group(key: str) -> bool:
@@ -478,7 +478,7 @@ def base_overrides(hydra_overrides: list[str], task: list[str]) -> list[str]:
     return [o for o in hydra_overrides if _key(o) == "hydra.searchpath"] + trial_overrides(task)
 
 
-@hydra.main(version_base="1.3", config_path="configs", config_name="tune")
+@command("tune")
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 

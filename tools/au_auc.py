@@ -38,10 +38,10 @@ def run_auc(run_dir: Path) -> tuple[list[int], dict]:
     missing = sorted(set(table["clip"].astype(str)) - set(truth))
     if missing:
         raise SystemExit(f"{run_dir / 'predictions.csv'}: {len(missing)} clips not in the data set's annotations, e.g. {missing[0]}")
-    if f"p_AU{aus[0]}" not in table.columns:
+    if f"p_AU{aus[0]:02d}" not in table.columns:
         raise SystemExit(f"{run_dir / 'predictions.csv'}: no AU probabilities (a model without the AU head?)")
     y_true = np.array([[au in truth[str(c)] for au in aus] for c in table["clip"]], dtype=float)
-    y_score = table[[f"p_AU{au}" for au in aus]].to_numpy(dtype=float)
+    y_score = table[[f"p_AU{au:02d}" for au in aus]].to_numpy(dtype=float)
     return aus, au_metrics(y_true, y_score)
 
 
@@ -54,8 +54,8 @@ def fold_thresholds(run_dir: Path, fold_dir: Path, saved: dict, cache: dict) -> 
     import torch
 
     from mer.data.build import build_clip_dataset, build_folds
-    from mer.evaluate import load_model
-    from mer.train import validation_au_thresholds
+    from mer.models.checkpoint import load_model
+    from mer.engine.experiment import validation_au_thresholds
 
     cfg = OmegaConf.load(run_dir / "config.yaml")
     if "records" not in cache:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         shown = [au for au in aus if not args.aus or au in args.aus]
         if not lines:
             extra = " AU F1 at validation thresholds |" if args.tuned else ""
-            lines.append("| run | " + " | ".join(f"AU{au}" for au in shown) + f" | mean AUC (all AUs) | AU F1 (all AUs) |{extra}")
+            lines.append("| run | " + " | ".join(f"AU{au:02d}" for au in shown) + f" | mean AUC (all AUs) | AU F1 (all AUs) |{extra}")
             lines.append("|---" * (len(shown) + 3 + args.tuned) + "|")
         auc = dict(zip(aus, m["per_au_auc"]))
         cells = ["-" if np.isnan(auc[au]) else f"{auc[au]:.2f}" for au in shown]

@@ -101,7 +101,7 @@ def ensure_checkpoint(cache: Path) -> Path:
     from hydra import compose, initialize_config_dir
 
     from mer.data.synthetic import generate
-    from mer.train import run
+    from mer.engine.experiment import run
 
     started = time.perf_counter()
     data = generate(run_dir / "data", n_subjects=6, clips_per_subject=3, size=FACE, clip_seconds=0.3, seed=4, workers=1)
@@ -239,13 +239,15 @@ def naive_entry(stats_path: str, checkpoint: str, output: str, videos: list[str]
     import av
 
     from mer.data.faces import FaceBox, FaceDetector, crop_face
-    from mer.engine.trainer import select_device
-    from mer.score import normalise
+    from mer.runtime import select_device
+    from mer.data.clip import ClipSpec, ClipTransform
     from mer.scoring.models import load_scoring_model
 
     device = select_device("auto")
     model = load_scoring_model(checkpoint, device)
-    size, num_frames = model.crop_size, model.num_frames
+    spec = ClipSpec.from_dict(model.input)
+    transform = ClipTransform(spec)  # the model's own preprocessing, as the scorer applies it
+    size, num_frames = spec.frame_side, model.num_frames
     detector = FaceDetector()
     calls = 0
     with open(output, "w", newline="") as file:
@@ -262,12 +264,12 @@ def naive_entry(stats_path: str, checkpoint: str, output: str, videos: list[str]
                     rgb = frame.to_ndarray(format="rgb24")
                     box = detector(rgb) or box  # a frame without a detection keeps the last face
                     whole = FaceBox(0, 0, rgb.shape[1], rgb.shape[0])
-                    crops.append(crop_face(rgb, box or whole, size, 1.6 if box else 1.0))  # (S, S, 3) each, all kept
+                    crops.append(crop_face(rgb, box or whole, size, spec.face_margin if box else 1.0))  # (S, S, 3) each, all kept
             window = min(naive_window(model, fps), len(crops))
             for start in range(0, len(crops) - window + 1, max(1, window // 2)):
                 picks = np.linspace(start, start + window - 1, num_frames).round().astype(int)
-                clip = np.stack([crops[i] for i in picks])[None]  # (1, T, S, S, 3)
-                probs = model(normalise(clip, device))["emotion"][0]
+                clip = transform(np.stack([crops[i] for i in picks]))[None]  # (1, 3, T, S, S)
+                probs = model(clip)["emotion"][0]
                 calls += 1
                 writer.writerow([video, start, round(start / fps, 4), model.class_names[int(np.argmax(probs))], *np.round(probs, 6)])
     Path(stats_path).write_text(json.dumps({"model_calls": calls, "clips": calls}))
@@ -282,7 +284,7 @@ def gb(n: int) -> str:
 
 def report(groups: list[Group], results: dict[str, dict[str, Measured]], checkpoint: Path) -> None:
     """The markdown table (one row per group; the memory check has no naive run unless asked)."""
-    from mer.engine.trainer import select_device
+    from mer.runtime import select_device
     from mer.scoring.models import load_scoring_model
 
     model = load_scoring_model(checkpoint, select_device("cpu"))

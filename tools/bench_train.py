@@ -17,8 +17,8 @@ import statistics
 import time
 
 import torch
-from omegaconf import OmegaConf
 
+from mer.cli import compose
 from mer.data.build import build_clip_dataset, load_records
 from mer.losses.au import FrameAULoss
 from mer.models.backbones import build_backbone, list_backbones
@@ -48,10 +48,9 @@ def step_seconds(model: MERNet, batch: int, frames: int, size: int, steps: int) 
 
 def loader_rate(batch: int, workers: int, batches: int) -> float:
     """Clips/s of the training DataLoader on the default synthetic set (no model)."""
-    cfg = OmegaConf.load("mer/configs/data/synthetic.yaml")
-    sampler_cfg = OmegaConf.load("mer/configs/clip_sampler/keyframe.yaml")
-    records = load_records(cfg)
-    dataset = build_clip_dataset(records, cfg, sampler_cfg, train=True)
+    cfg = compose("train")  # the default data, sampler and input representation
+    records = load_records(cfg.data)
+    dataset = build_clip_dataset(records, cfg.data, cfg.clip_sampler, train=True)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True)
     it = iter(loader)
     next(it)  # workers started
@@ -78,7 +77,7 @@ def main() -> None:
     tiny_step = None
     for name in args.backbones.split(","):
         backbone = build_backbone(name, num_frames=args.frames, crop_size=args.size)
-        model = MERNet(backbone, num_classes=7, num_aus=16)
+        model = MERNet(backbone, num_classes=7, num_aus=16)  # the heads as the default model has them
         seconds = step_seconds(model, args.batch, args.frames, args.size, args.steps)
         if name == "x3d_tiny":
             tiny_step = args.batch / seconds

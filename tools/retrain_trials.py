@@ -32,7 +32,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from mer.data.build import load_records
-from mer.train import run as train_run
+from mer.engine.experiment import run as train_run
 from mer.tune import CONFIGS, _key, base_overrides, default_storage_url, search_split
 
 

@@ -81,3 +81,8 @@ def format_aus(units: Iterable[ActionUnit]) -> str:
 def au_numbers(units: Iterable[ActionUnit]) -> frozenset[int]:
     """The AU numbers regardless of side and intensity: ``L12+R14`` -> ``{12, 14}``."""
     return frozenset(u.number for u in units)
+
+
+def au_code(number: int) -> str:
+    """The name of AU ``number`` in result tables: ``AU04``, two digits, as OpenFace and py-feat write it."""
+    return f"AU{int(number):02d}"

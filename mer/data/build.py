@@ -11,24 +11,21 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from omegaconf import OmegaConf
+
 from mer.data.dataset import ClipDataset
 from mer.data.formats import Annotations, read_annotations
 from mer.data.labels import get_label_map
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler, build_sampler
 from mer.data.splits import Fold, make_folds
-from mer.data.transforms import build_transform
+from mer.data.clip import ClipSpec, ClipTransform
 
 
 def _plain(cfg) -> dict:
     """An OmegaConf node (or dict) as a plain dict."""
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(cfg):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
+    if OmegaConf.is_config(cfg):
+        return OmegaConf.to_container(cfg, resolve=True)
     return dict(cfg or {})
 
 
@@ -82,21 +79,34 @@ def build_clip_sampler(sampler_cfg) -> ClipSampler:
     return build_sampler(options.pop("name"), **options)
 
 
-def build_clip_dataset(records: Sequence[ClipRecord], data_cfg, sampler_cfg, *, train: bool) -> ClipDataset:
-    augment = _plain(data_cfg.get("augment")) if train else {}
-    enabled = augment.pop("enabled", True)
-    transform = build_transform(
-        train and enabled, size=data_cfg.crop_size, resize=data_cfg.get("resize"), **(augment if enabled else {})
-    )
+def flow_cache(data_cfg):
+    """The disk cache of clip flows (``data.motion.cache``; default folder $MER_CACHE/flows)."""
+    motion = data_cfg.get("motion") or {}
+    if not motion.get("cache", True):
+        return None
+    from mer.data.motion import FlowCache
+    from mer.data.synthetic.cache import default_cache_dir
+
+    return FlowCache(Path(data_cfg.get("cache_dir") or default_cache_dir()) / "flows")
+
+
+def build_clip_dataset(
+    records: Sequence[ClipRecord], data_cfg, sampler_cfg, *, train: bool, spec: ClipSpec | None = None
+) -> ClipDataset:
+    """The dataset of ``records``: sampled by ``sampler_cfg``, read as ``data_cfg`` says, and turned
+    into model inputs by ``spec`` (a checkpoint's; default: the one ``data_cfg`` describes)."""
+    spec = spec or ClipSpec.from_config(OmegaConf.create({"data": data_cfg, "clip_sampler": sampler_cfg}))
+    transform = ClipTransform(spec, train=train, augment=_plain(data_cfg.get("augment")) if train else None)
     face = data_cfg.get("face_crop") or {}
     frame_transform = None
     if face.get("enabled", False):  # raw recordings: crop the face first
         from mer.data.faces import FaceCrop
 
-        frame_transform = FaceCrop(data_cfg.get("resize") or data_cfg.crop_size, margin=face.get("margin", 1.6))
+        frame_transform = FaceCrop(spec.frame_side, margin=spec.face_margin)
     return ClipDataset(
         records, build_clip_sampler(sampler_cfg), transform, train=train, au_list=tuple(data_cfg.aus),
         backend=data_cfg.get("backend", "decord"), frame_transform=frame_transform,
+        flow_cache=flow_cache(data_cfg) if spec.uses_flow else None,
     )  # fmt: skip
 
 

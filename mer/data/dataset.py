@@ -1,12 +1,17 @@
 """ClipDataset: record -> sampled indices -> only those frames decoded -> tensors and targets.
 
-    ds = ClipDataset(records, build_sampler("keyframe", num_frames=16), build_transform(train=True), train=True)
+    spec = ClipSpec(num_frames=16, size=112, representation="flow")
+    ds = ClipDataset(records, build_sampler("keyframe", num_frames=16), ClipTransform(spec, train=True), train=True)
     item = ds[0]
-    item["clip"]        # float (3, T, H, W)
+    item["clip"]        # float (3, T, H, W), as mer.data.clip builds it
     item["emotion"]     # long ()
     item["frame_aus"]   # float (T, K): AU k of the clip, weighted by the event's intensity at each frame
     item["clip_aus"]    # float (K,): 1 for the clip's AUs
     item["indices"]     # long (T,): the positions decoded
+
+Without a transform the clip is the decoded frames as floats in [0, 1]. Flow representations
+are computed here, in the DataLoader's workers, and kept in ``flow_cache`` (a
+:class:`~mer.data.motion.FlowCache`) per video, frame indices and motion settings.
 
 The frame AU target is on for a sampled frame inside [onset, offset] and weighted by an intensity
 that rises linearly from onset to 1 at the apex and falls to the offset:
@@ -24,7 +29,7 @@ from torch.utils.data import Dataset
 
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler
-from mer.data.transforms import as_video
+from mer.data.clip import ClipTransform, compute_clip_flows
 from mer.data.video import open_video
 
 # AUs modelled by default: those of the DFME emotion prototypes and the synthetic generator.
@@ -57,6 +62,7 @@ class ClipDataset(Dataset):
         backend: str = "decord",
         check_frames: bool = True,
         frame_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        flow_cache=None,
     ) -> None:
         self.records = list(records)
         self.sampler = sampler
@@ -66,6 +72,7 @@ class ClipDataset(Dataset):
         self.backend = backend
         self.check_frames = check_frames  # compare the annotation's frame count with the file's
         self.frame_transform = frame_transform  # on uint8 (T, H, W, 3) before tensors, e.g. FaceCrop
+        self.flow_cache = flow_cache
 
     def __len__(self) -> int:
         return len(self.records)
@@ -80,6 +87,24 @@ class ClipDataset(Dataset):
         with open_video(record.path, self.backend, expected_frames=expected, fps=record.fps) as source:
             return source.get_frames(indices)
 
+    def flows(self, record: ClipRecord, indices: Sequence[int], frames: np.ndarray) -> np.ndarray | None:
+        """The clip's flows (T, h, w, 2) when the transform takes flow: from the cache, or computed
+        (and cached). None for the other representations."""
+        spec = getattr(self.transform, "spec", None)
+        if spec is None or not spec.uses_flow:
+            return None
+        if self.flow_cache is None:
+            return compute_clip_flows(frames, spec)
+        from mer.data.motion import video_digest
+
+        settings = {"motion": spec.motion.key(), "side": spec.frame_side, "frames": repr(self.frame_transform)}
+        key = self.flow_cache.key(video_digest(record.path), indices, settings)
+        flows = self.flow_cache.get(key)
+        if flows is None:
+            flows = compute_clip_flows(frames, spec)
+            self.flow_cache.put(key, flows)
+        return flows
+
     def __getitem__(self, i: int) -> dict:
         record = self.records[i]
         indices = self.sampler(record, train=self.train)
@@ -90,8 +115,7 @@ class ClipDataset(Dataset):
             clip = torch.empty((frames.shape[3], *frames.shape[:3]), dtype=torch.float32)
             clip.copy_(torch.from_numpy(frames).permute(3, 0, 1, 2)).mul_(1.0 / 255.0)
         else:
-            clip = self.transform(as_video(frames))  # (T, C, H, W) float
-            clip = clip.as_subclass(torch.Tensor).transpose(0, 1).contiguous()  # -> (C, T, H, W)
+            clip = self.transform(frames, self.flows(record, indices, frames))  # (3, T, S, S)
         clip_aus = au_vector(record, self.au_list)
         weight = event_intensity(indices, record.onset, record.apex, record.offset).astype(np.float32)
         return {

@@ -22,6 +22,9 @@ import numpy as np
 CASCADE = "haarcascade_frontalface_alt2.xml"
 
 
+# The square cropped around a detected face: its box widened by this factor (training and scoring alike).
+FACE_MARGIN = 1.6
+
 @dataclass(frozen=True)
 class FaceBox:
     """A face in frame pixels: top-left corner and size."""
@@ -150,7 +153,7 @@ class FaceTracker:
         return max(abs(cx - fx), abs(cy - fy), abs(self.box.w - found.w)) > limit
 
 
-def crop_face(frame: np.ndarray, box: FaceBox, size: int, margin: float = 1.6) -> np.ndarray:
+def crop_face(frame: np.ndarray, box: FaceBox, size: int, margin: float = FACE_MARGIN) -> np.ndarray:
     """The square around ``box`` widened by ``margin``, resized to ``size``; edges replicated outside the frame."""
     import cv2
 
@@ -170,10 +173,13 @@ class FaceCrop:
     square) and counts in ``misses``: a few odd clips should not stop training.
     """
 
-    def __init__(self, size: int, *, margin: float = 1.6, detector: FaceDetector | None = None) -> None:
+    def __init__(self, size: int, *, margin: float = FACE_MARGIN, detector: FaceDetector | None = None) -> None:
         self.size, self.margin = int(size), float(margin)
         self.detector = detector or FaceDetector()
         self.misses = 0
+
+    def __repr__(self) -> str:  # part of a flow cache key: the same crop, the same key in every process
+        return f"FaceCrop(size={self.size}, margin={self.margin})"
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         order = [len(frames) // 2] + [i for i in range(len(frames)) if i != len(frames) // 2]

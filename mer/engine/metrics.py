@@ -13,6 +13,8 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score, roc_auc_score
 
+from mer.data.aus import au_code
+
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> dict:
     """``uf1``, ``uar``, ``accuracy``, ``per_class_recall``, ``per_class_f1``, ``confusion`` (rows: true).
@@ -105,13 +107,13 @@ PROBABILITY_DECIMALS = 6  # predictions.csv and mer.score's tables write probabi
 
 
 def present_aus(au_probs: np.ndarray, thresholds, au_names: Sequence[int]) -> list[str]:
-    """The AUs decided present per clip, as FACS codes joined by '+' (``AU4+AU7``; '' for none).
+    """The AUs decided present per clip, as codes joined by '+' (``AU04+AU07``; '' for none).
 
     ``au_probs`` (N, K); ``thresholds`` a number, (K,) or (N, K): the model's per-AU thresholds;
     None (a model without them): 0.5. Decided on the probabilities as the tables write them (6
-    decimals), so ``p_AU4 >= threshold`` read off a table always agrees with its ``aus`` cell.
+    decimals), so ``p_AU04 >= threshold`` read off a table always agrees with its ``aus`` cell.
     """
     probs = np.round(np.asarray(au_probs, dtype=float), PROBABILITY_DECIMALS)
     present = probs >= np.asarray(0.5 if thresholds is None else thresholds, dtype=float)
-    return ["+".join(f"AU{au}" for au, on in zip(au_names, row) if on) for row in present]
+    return ["+".join(au_code(au) for au, on in zip(au_names, row) if on) for row in present]
 

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mer.data.aus import au_code  # noqa: E402
 from mer.engine.metrics import PROBABILITY_DECIMALS, present_aus  # noqa: E402
 
 
@@ -79,11 +80,11 @@ def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[
         for i, name in enumerate(class_names)
     }
     if metrics.get("per_au_f1"):
-        out["per_au"] = {f"AU{au}": f1 for au, f1 in zip(au_names, metrics["per_au_f1"])}
+        out["per_au"] = {au_code(au): f1 for au, f1 in zip(au_names, metrics["per_au_f1"])}
     if metrics.get("per_au_f1_tuned"):
-        out["per_au_tuned"] = {f"AU{au}": f1 for au, f1 in zip(au_names, metrics["per_au_f1_tuned"])}
+        out["per_au_tuned"] = {au_code(au): f1 for au, f1 in zip(au_names, metrics["per_au_f1_tuned"])}
     if metrics.get("per_au_auc"):
-        out["per_au_auc"] = {f"AU{au}": auc for au, auc in zip(au_names, metrics["per_au_auc"])}
+        out["per_au_auc"] = {au_code(au): auc for au, auc in zip(au_names, metrics["per_au_auc"])}
     out["confusion"] = metrics["confusion"]
     return out
 
@@ -112,7 +113,7 @@ def predictions_table(predictions, class_names: Sequence[str], au_names: Sequenc
         au_probs = np.asarray(predictions.au_probs)
         table["aus"] = present_aus(au_probs, predictions.au_thresholds or None, au_names)
         for k, au in enumerate(au_names):
-            table[f"p_AU{au}"] = au_probs[:, k].round(PROBABILITY_DECIMALS)
+            table[f"p_{au_code(au)}"] = au_probs[:, k].round(PROBABILITY_DECIMALS)
     return table
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mer.engine import distributed as dist
+from mer import distributed as dist
 from mer.losses import LOSSES, EmotionLoss, class_balanced_weights
 
 

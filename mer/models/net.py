@@ -5,9 +5,8 @@
       -> FrameAUHead hidden (B, T, H) <-> AttentionGatedFERHead
       -> {"emotion": (B, E), "frame_aus": (B, T, K), "clip_aus": (B, K), "attention": (B, T)}
 
-``input="diff"`` feeds the backbone each frame minus the clip's first sampled frame: the face's
-identity cancels and the faint motion of the expression is what remains, the usual trick of
-micro-expression models (apex - onset) applied to every frame.
+The clip is whatever representation the data pipeline built (``mer.data.clip``: frames, their
+difference to the first frame, or the optical flow from it); the network does not care which.
 """
 
 from __future__ import annotations
@@ -30,15 +29,11 @@ class MERNet(nn.Module):
         gate: bool = True,
         classifier: str = "linear",
         cosine_scale: float = 30.0,
-        input: str = "frames",
-        grid: int = 1,
+        grid: int = 4,
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        if input not in ("frames", "diff"):
-            raise ValueError(f"unknown model input {input!r}; valid choices: diff, frames")
         self.backbone = backbone
-        self.input = input
         self.num_aus = num_aus if au_head else 0
         self.pool = GridPool(grid)
         self.project = nn.Sequential(nn.Linear(backbone.out_channels * grid * grid, dim), nn.LayerNorm(dim), nn.GELU())
@@ -49,8 +44,6 @@ class MERNet(nn.Module):
 
     def forward(self, clip: Tensor) -> dict[str, Tensor]:
         num_frames = clip.shape[2]
-        if self.input == "diff":
-            clip = clip - clip[:, :, :1]  # (B, 3, T, H, W): motion relative to the first frame
         f = self.project(frame_features(self.pool(self.backbone(clip)), num_frames))  # (B, T, D)
         h = None
         if self.au_head is not None:
@@ -63,20 +56,29 @@ class MERNet(nn.Module):
         return out
 
 
+# The model config keys that are MERNet's own arguments; the rest (backbone, backbone_options,
+# pretrained) choose and load the backbone.
+HEAD_OPTIONS = ("dim", "au_hidden", "au_head", "gate", "classifier", "cosine_scale", "grid", "dropout")
+
+
 def build_model(cfg, *, num_classes: int, num_aus: int, num_frames: int, crop_size: int) -> MERNet:
-    """MERNet from the ``model`` config group (backbone name and options, head switches)."""
+    """MERNet from the ``model`` config group (backbone name and options, head switches).
+
+    Only the keys a config sets are passed on (a ``null`` keeps MERNet's default), so the defaults
+    live in one place: the signatures of MERNet and of the backbone builders.
+    """
     from mer.models.backbones import build_backbone, load_pretrained
 
     options = dict(cfg.get("backbone_options") or {})
     backbone = build_backbone(cfg.backbone, num_frames=num_frames, crop_size=crop_size, **options)
     if cfg.get("pretrained"):
         load_pretrained(backbone, cfg.pretrained)
-    return MERNet(
-        backbone, num_classes=num_classes, num_aus=num_aus, dim=cfg.get("dim", 128), au_hidden=cfg.get("au_hidden", 64),
-        au_head=cfg.get("au_head", True), gate=cfg.get("gate", True), classifier=cfg.get("classifier", "linear"),
-        cosine_scale=cfg.get("cosine_scale", 30.0),
-        input=cfg.get("input", "frames"), grid=cfg.get("grid", 1), dropout=cfg.get("dropout", 0.1),
-    )  # fmt: skip
+    unknown = sorted(k for k in cfg if k not in HEAD_OPTIONS and k not in ("backbone", "backbone_options", "pretrained"))
+    if unknown:
+        valid = ", ".join(("backbone", "backbone_options", "pretrained", *HEAD_OPTIONS))
+        raise ValueError(f"unknown model option(s) {', '.join(unknown)}; valid: {valid}")
+    heads = {k: cfg.get(k) for k in HEAD_OPTIONS if cfg.get(k) is not None}
+    return MERNet(backbone, num_classes=num_classes, num_aus=num_aus, **heads)
 
 
 def count_parameters(model: nn.Module) -> int:

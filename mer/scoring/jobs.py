@@ -11,8 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from mer.data.clip import ClipSpec, ClipTransform
 from mer.data.samplers import ClipSampler
 from mer.data.video import open_video
 from mer.scoring.pipeline import VideoPlan, cut_clips, load_cached_plan, plan_cache_key, plan_from_records, save_cached_plan, spot_video
@@ -22,13 +24,15 @@ from mer.scoring.spotting import SpottingConfig
 class VideoJobs(IterableDataset):
     """Each worker takes every k-th video and yields its clips in chunks of at most ``batch_size`` (uint8).
 
-    Items: ``{"video", "status", "plan", "first", "clips", "indices", "last"}`` for scored chunks,
-    ``{"video", "status", "reason", "last": True}`` (and the plan) for a video with nothing to score.
+    Items: ``{"video", "status", "plan", "first", "clips", "indices", "last"}`` for scored chunks
+    (``clips``: float (N, 3, T, S, S), the model's input as :class:`~mer.data.clip.ClipTransform`
+    builds it from the model's ``spec``), ``{"video", "status", "reason", "last": True}`` (and the
+    plan) for a video with nothing to score.
     """
 
-    def __init__(self, videos: list[Path], *, sampler: ClipSampler, size: int, face: dict, spotting: SpottingConfig,
+    def __init__(self, videos: list[Path], *, sampler: ClipSampler, spec: ClipSpec, face: dict, spotting: SpottingConfig,
                  batch_size: int, frames_fps: float, cache: Path, records_by_video: dict | None = None) -> None:  # fmt: skip
-        self.videos, self.sampler, self.size = videos, sampler, int(size)
+        self.videos, self.sampler, self.spec = videos, sampler, spec
         self.face, self.spotting, self.batch_size, self.frames_fps = dict(face), spotting, max(1, int(batch_size)), float(frames_fps)
         self.cache, self.records_by_video = Path(cache), records_by_video
 
@@ -49,6 +53,7 @@ class VideoJobs(IterableDataset):
         info = get_worker_info()
         mine = self.videos if info is None else self.videos[info.id :: info.num_workers]
         step = self.batch_size
+        transform = ClipTransform(self.spec, train=False)
         for video in mine:
             try:
                 if not video.exists():
@@ -60,7 +65,8 @@ class VideoJobs(IterableDataset):
                 with open_video(video, "pyav", fps=plan.fps) as source:
                     for start in range(0, len(plan.candidates), step):
                         part = plan.candidates[start : start + step]
-                        clips, indices = cut_clips(source, video, plan, part, self.sampler, self.size, self.face.get("margin", 1.6))
+                        frames, indices = cut_clips(source, video, plan, part, self.sampler, self.spec.frame_side, self.spec.face_margin)
+                        clips = torch.stack([transform(f) for f in frames])  # (N, 3, T, S, S)
                         yield {"video": str(video), "status": "ok", "plan": plan, "first": start, "clips": clips,
                                "indices": indices, "last": start + step >= len(plan.candidates)}  # fmt: skip
             except Exception as exc:  # a broken file: one error row, the batch goes on

@@ -1,9 +1,11 @@
 """A trained model ready for scoring: an eager checkpoint (``.pt``), TorchScript (``.ts``) or ONNX (``.onnx``).
 
-All three answer the same call: a float batch (B, 3, T, S, S), normalised, -> numpy arrays
-``emotion`` (B, E) probabilities, ``clip_aus`` (B, K) and ``frame_aus`` (B, T, K) probabilities.
-Exported files carry their metadata (class and AU names, the training config) in a JSON sidecar
-``<file>.json`` written by ``python -m mer.export``.
+All three answer the same call: a float batch (B, 3, T, S, S) as :class:`mer.data.clip.ClipTransform`
+builds it from the model's ``input`` spec -> numpy arrays ``emotion`` (B, E) probabilities,
+``clip_aus`` (B, K) and ``frame_aus`` (B, T, K) probabilities. Exported files carry their metadata
+(class and AU names, thresholds, the input spec, the training config) in the ONNX file's
+``metadata_props`` (key ``mer``) and in a JSON sidecar ``<file>.json``, both written by
+``python -m mer.export``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ScoringModel:
     kind: str = "eager"
     extras: dict = field(default_factory=dict)
     au_thresholds: list[float] | None = None  # per-AU decision thresholds chosen on validation; None: 0.5
+    input: dict = field(default_factory=dict)  # the checkpoint's input spec (mer.data.clip.ClipSpec)
 
     def present_aus(self, clip_aus: np.ndarray) -> list[str]:
         """(N, K) AU probabilities -> the AUs decided present per clip (``AU4+AU7``) at the model's thresholds."""
@@ -38,11 +41,16 @@ class ScoringModel:
 
     @property
     def crop_size(self) -> int:
-        return int(self.config.data.crop_size)
+        return int(self.input["size"])
 
     @property
     def num_frames(self) -> int:
-        return int(self.config.clip_sampler.num_frames)
+        return int(self.input["num_frames"])
+
+    @property
+    def sampler(self) -> dict:
+        """The clip sampler it was trained with (``clip_sampler`` config: name and options)."""
+        return OmegaConf.to_container(self.config.clip_sampler, resolve=True)
 
     def __call__(self, clips: torch.Tensor) -> dict[str, np.ndarray]:
         return self.run(clips)
@@ -78,10 +86,7 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
     if not path.exists():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     if path.suffix in (".onnx", ".ts", ".torchscript"):
-        meta_path = path.with_name(path.name + ".json")
-        if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path}: the exported model's metadata is missing (python -m mer.export writes it)")
-        meta = json.loads(meta_path.read_text())
+        meta = exported_metadata(path)
         config = OmegaConf.create(meta["config"])
         if path.suffix == ".onnx":
             import onnxruntime
@@ -103,11 +108,12 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
 
             kind = "torchscript"
         return ScoringModel(run, config, list(meta["class_names"]), [int(a) for a in meta["au_names"]], kind,
-                            au_thresholds=meta.get("au_thresholds"))  # fmt: skip
+                            au_thresholds=meta.get("au_thresholds"), input=dict(meta["input"]))  # fmt: skip
 
-    from mer.evaluate import load_model
+    from mer.models.checkpoint import load_model
 
-    model, config, names, aus, thresholds = load_model(path, device)
+    loaded = load_model(path, device)
+    model, config, names, aus, thresholds = loaded.model, loaded.config, loaded.class_names, loaded.au_names, loaded.au_thresholds
     wrapper = ExportWrapper(model).eval()
 
     @torch.no_grad()
@@ -116,4 +122,21 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
             emotion, clip_aus, frame_aus, _ = wrapper(clips.to(device, non_blocking=True))
         return probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
 
-    return ScoringModel(run, config, names, aus, "eager", {"module": model}, au_thresholds=thresholds)
+    return ScoringModel(run, config, names, aus, "eager", {"module": model}, au_thresholds=thresholds, input=loaded.input)
+
+
+METADATA_KEY = "mer"  # the ONNX metadata_props entry holding the JSON metadata
+
+
+def exported_metadata(path: Path) -> dict:
+    """The metadata of an exported model: from the ONNX file itself, else from ``<file>.json``."""
+    if path.suffix == ".onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        if METADATA_KEY in props:
+            return json.loads(props[METADATA_KEY])
+    meta_path = path.with_name(path.name + ".json")
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{meta_path}: the exported model's metadata is missing (python -m mer.export writes it)")
+    return json.loads(meta_path.read_text())

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from mer.data.faces import FaceBox, FaceDetector, FaceTracker, crop_face
+from mer.data.faces import FACE_MARGIN, FaceBox, FaceDetector, FaceTracker, crop_face
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler
 from mer.data.video import IMAGE_SUFFIXES, VideoError, open_video
@@ -146,7 +146,7 @@ def spot_video(path: Path, *, face: dict, spotting, folder_fps: float = 30.0) ->
     if detector is not None:
         every = max(1, round(face.get("detect_every_s", 0.25) * fps))
         tracker = FaceTracker(detector, every=every, smoothing=face.get("smoothing", 0.5), deadband=face.get("deadband", 0.1), start=start_box)
-    margin = face.get("margin", 1.6)
+    margin = face.get("margin") or FACE_MARGIN
     spotter = MotionSpotter(fps, spotting, crop_size=SPOT_CROP)
     boxes: list[FaceBox | None] = []
     times: list[float] = []
@@ -168,7 +168,7 @@ def spot_video(path: Path, *, face: dict, spotting, folder_fps: float = 30.0) ->
     candidates = []
     for interval in spotter.finish():
         onset, apex, offset = (min(max(int(v), 0), n - 1) for v in (interval.onset, interval.apex, interval.offset))
-        box = boxes[apex]
+        box = boxes[apex] if tracker is not None else None  # no face tracking: the whole frame, as it is
         candidates.append(Candidate(onset, apex, offset, float(interval.score), box.as_list() if box else None,
                                     times=[times[onset], times[apex], times[offset]]))  # fmt: skip
     if not candidates:
@@ -200,6 +200,9 @@ def cut_clips(source, path: Path, plan: VideoPlan, candidates: Sequence[Candidat
               margin: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Pass 2: uint8 clips (N, T, S, S, 3) and their frame indices (N, T) for ``candidates``.
 
+    A candidate with a face box is cropped to the square around it (``margin``) at ``size`` px, as
+    training's face crop does; one without (face tracking off) keeps its whole frames (N, T, H, W, 3),
+    which the model's ClipTransform resizes and centre-crops as evaluation does.
     ``source`` is the video opened once for all its chunks (``open_video(path, "pyav", fps=plan.fps)``):
     opening builds the frame index, a demux of the whole file.
     """
@@ -209,12 +212,9 @@ def cut_clips(source, path: Path, plan: VideoPlan, candidates: Sequence[Candidat
                             fps=plan.fps, n_frames=plan.n_frames)  # fmt: skip
         indices = sampler(record, train=False)
         frames = source.get_frames(indices)
-        if c.box is None:
-            h, w = frames.shape[1:3]
-            box, m = FaceBox(0, 0, w, h), 1.0
-        else:
-            box, m = FaceBox(*c.box), margin
-        clips.append(np.stack([crop_face(f, box, size, m) for f in frames]))
+        if c.box is not None:
+            frames = np.stack([crop_face(f, FaceBox(*c.box), size, margin) for f in frames])
+        clips.append(frames)
         all_indices.append(indices)
     return np.stack(clips), np.asarray(all_indices, dtype=np.int64)
 

@@ -20,7 +20,8 @@ from hydra import compose, initialize_config_dir
 
 from mer.data.synthetic import GENERATOR_VERSION, dataset_digest, generate
 from mer.engine.metrics import THRESHOLD_GRID, au_metrics, present_aus
-from mer.engine.trainer import load_checkpoint, train_one_epoch
+from mer.engine.loop import train_one_epoch
+from mer.models.checkpoint import load_checkpoint
 from mer.losses import EmotionLoss
 from mer.losses.au import FrameAULoss
 from mer.losses.schedule import ScheduleState
@@ -52,8 +53,8 @@ def cli(annotations: Path, run_dir: Path, *extra: str) -> list[str]:
 
 
 def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
-    from mer.evaluate import run as evaluate_run
-    from mer.train import run
+    from mer.evaluate import run as evaluate_run  # the command module: its run is what mer-evaluate runs
+    from mer.engine.experiment import run
 
     result = run(make_cfg(tiny_set), tmp_path / "run")
     run_dir = tmp_path / "run"
@@ -90,11 +91,11 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
     thresholds = ckpt["au_thresholds"]
     assert len(thresholds) == 16 and all(t in THRESHOLD_GRID or t == 0.5 for t in thresholds)
     assert metrics["folds"][0]["au_thresholds"] == thresholds
-    p_au = predictions[[f"p_AU{au}" for au in ckpt["au_names"]]].to_numpy()
+    p_au = predictions[[f"p_AU{au:02d}" for au in ckpt["au_names"]]].to_numpy()
     assert predictions["aus"].fillna("").tolist() == present_aus(p_au, thresholds, ckpt["au_names"])
     saved = json.loads((run_dir / "fold0" / "result.json").read_text())["predictions"]
     tuned = au_metrics(np.array(saved["au_true"]), np.array(saved["au_probs"]), np.array(thresholds))["au_f1"]
-    assert metrics["au_f1_tuned"] == pytest.approx(tuned) and set(metrics["per_au_tuned"]) == {f"AU{a}" for a in ckpt["au_names"]}
+    assert metrics["au_f1_tuned"] == pytest.approx(tuned) and set(metrics["per_au_tuned"]) == {f"AU{a:02d}" for a in ckpt["au_names"]}
     assert evaluated["au_f1_tuned"] == pytest.approx(metrics["au_f1_tuned"], abs=1e-6)
     # tools/au_auc.py --tuned reads the recorded thresholds, and for a run from before they were
     # recorded chooses them again from the fold's best.pt on its validation clips: the same figure
@@ -120,7 +121,7 @@ def make_eval_cfg(annotations: Path, checkpoint: Path):
 
 
 def test_ablation_without_au_head_and_a_thread_count(tiny_set, tmp_path):
-    from mer.train import run
+    from mer.engine.experiment import run
 
     threads, seen = torch.get_num_threads(), []
     try:
@@ -136,7 +137,7 @@ def test_ablation_without_au_head_and_a_thread_count(tiny_set, tmp_path):
 def test_the_schedule_acts_and_is_logged(tiny_set, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from mer.train import run
+    from mer.engine.experiment import run
 
     cfg = make_cfg(tiny_set, "loss=cri", "schedule=phased", "schedule.transition_start=0.0", "schedule.transition_end=1.0",
                    "schedule.curve=linear", "trainer.epochs=3")  # fmt: skip
@@ -152,7 +153,7 @@ def test_the_schedule_acts_and_is_logged(tiny_set, tmp_path):
 
 
 def test_early_stopping_when_validation_stops_improving(tiny_set, tmp_path):
-    from mer.train import run
+    from mer.engine.experiment import run
 
     cfg = make_cfg(tiny_set, "trainer.lr=0", "trainer.epochs=12", "trainer.early_stopping=2", "trainer.warmup_epochs=0")
     fold = run(cfg, tmp_path)["folds"][0]
@@ -161,7 +162,7 @@ def test_early_stopping_when_validation_stops_improving(tiny_set, tmp_path):
 
 
 def test_unknown_choices_name_the_valid_ones(tiny_set, tmp_path):
-    from mer.train import run
+    from mer.engine.experiment import run
 
     with pytest.raises(ValueError, match="unknown backbone 'x3d_huge'; valid choices: .*x3d_tiny"):
         run(make_cfg(tiny_set, "model.backbone=x3d_huge"), tmp_path)

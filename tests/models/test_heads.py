@@ -1,3 +1,5 @@
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -68,13 +70,18 @@ def test_ablations():
         make(classifier="softmax")
 
 
-def test_diff_input_ignores_the_static_face():
-    model = make(input="diff").eval()
-    clip = torch.randn(1, 3, 8, 32, 32)
-    face = torch.randn(1, 3, 1, 32, 32)  # the same image added to every frame
-    with torch.no_grad():
-        assert torch.allclose(model(clip)["emotion"], model(clip + face)["emotion"], atol=1e-5)
-        assert not torch.allclose(make(input="frames").eval()(clip)["emotion"], make(input="frames").eval()(clip + face)["emotion"])
+def test_build_model_passes_only_the_options_a_config_sets():
+    from omegaconf import OmegaConf
+
+    from mer.models.net import build_model
+
+    cfg = OmegaConf.create({"backbone": "x3d_tiny", "backbone_options": {}, "pretrained": None, "dim": 48, "grid": None, "gate": None})
+    model = build_model(cfg, num_classes=7, num_aus=5, num_frames=4, crop_size=32)
+    default = inspect.signature(MERNet).parameters
+    assert model.project[0].out_features == 48  # set: passed on
+    assert model.pool.grid == default["grid"].default and model.fer_head.gate == default["gate"].default  # null: MERNet's default
+    with pytest.raises(ValueError, match=r"unknown model option\(s\) input; valid: backbone, .*dropout"):
+        build_model(OmegaConf.merge(cfg, {"input": "diff"}), num_classes=7, num_aus=5, num_frames=4, crop_size=32)
 
 
 def test_cosine_classifier_is_bounded():

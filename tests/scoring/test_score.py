@@ -24,7 +24,7 @@ from mer.data.synthetic import generate
 from mer.data.synthetic.long import write_long_video
 from mer.data.video import open_video, write_frame_folder, write_video
 from mer.engine.metrics import present_aus
-from mer.engine.trainer import load_checkpoint
+from mer.models.checkpoint import load_checkpoint
 from mer.scoring.models import load_scoring_model
 from mer.scoring.outputs import ResultWriter, merge_parts, read_rows
 
@@ -36,7 +36,7 @@ CANVAS = (192, 144)
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
     """A tiny model trained for one epoch on 64 px synthetic clips."""
-    from mer.train import run
+    from mer.engine.experiment import run
 
     data = generate(tmp_path_factory.mktemp("train_data"), n_subjects=6, clips_per_subject=3, size=64, clip_seconds=0.3, seed=4, workers=2)
     out = tmp_path_factory.mktemp("run")
@@ -111,7 +111,10 @@ def test_scores_a_folder_of_real_world_like_inputs(checkpoint, recordings, tmp_p
     assert all(isinstance(r, str) and r and "\n" not in r for r in errors.reason)
     assert summary == {"ok": summary["ok"], "no_face": 1, "no_event": summary["no_event"], "error": 2, "skipped": 0}
     ok = rows[rows.status == "ok"]
-    assert np.allclose(ok.filter(regex="^p_").iloc[:, :7].sum(axis=1), 1.0, atol=1e-4)
+    classes = ok.filter(regex="^p_").drop(columns="p_emotion").iloc[:, :7]
+    assert np.allclose(classes.sum(axis=1), 1.0, atol=1e-4) and np.allclose(ok.p_emotion, classes.max(axis=1))
+    assert (classes.idxmax(axis=1).str[2:] == ok.emotion).all()
+    assert (ok[["face_w", "face_h"]] > 0).all().all()  # the face box each clip was cropped by
     assert (ok.onset <= ok.apex).all() and (ok.apex <= ok.offset).all()
     # seconds follow the real timestamps: in the VFR file they are not frame / 30
     vfr = ok[ok.video.str.endswith("e_vfr.mp4")]
@@ -122,7 +125,7 @@ def test_scores_a_folder_of_real_world_like_inputs(checkpoint, recordings, tmp_p
     # the AUs named present are those at or above the checkpoint's per-AU thresholds (chosen on validation)
     ckpt = load_checkpoint(checkpoint)
     assert ckpt["au_thresholds"] is not None
-    p_au = ok[[f"p_AU{au}" for au in ckpt["au_names"]]].to_numpy()
+    p_au = ok[[f"p_AU{au:02d}" for au in ckpt["au_names"]]].to_numpy()
     assert ok["aus"].fillna("").tolist() == present_aus(p_au, ckpt["au_thresholds"], ckpt["au_names"])
 
 
@@ -244,7 +247,7 @@ def test_annotated_intervals_are_scored_without_spotting(checkpoint, tmp_path):
     from mer.score import score
 
     data = generate(tmp_path / "clips", n_subjects=2, clips_per_subject=2, size=96, clip_seconds=0.3, seed=5, workers=1)
-    cfg = score_cfg(checkpoint, "unused", tmp_path / "r.csv", f"annotations={data}", "format=dfme")
+    cfg = score_cfg(checkpoint, "unused", tmp_path / "r.csv", "data=dfme", f"data.annotations={data}")
     summary = score(cfg)
     rows = pd.read_csv(tmp_path / "r.csv")
     annotated = pd.read_csv(data)
@@ -258,7 +261,7 @@ def test_batch_size_caps_every_model_call(tmp_path):
     """Chunks from workers are gathered across videos, but no model call exceeds batch_size clips."""
     import torch
 
-    from mer.score import Scorer, columns
+    from mer.scoring.run import Scorer, columns
     from mer.scoring.models import ScoringModel
     from mer.scoring.pipeline import Candidate, VideoPlan
 
@@ -271,12 +274,48 @@ def test_batch_size_caps_every_model_call(tmp_path):
 
     model = ScoringModel(run, None, ["a", "b"], [12])
     writer = ResultWriter(tmp_path / "out.csv", columns(model)[0])
-    scorer = Scorer(model, writer, torch.device("cpu"), batch_size=4, frames=False)
+    scorer = Scorer(model, writer, batch_size=4, frames=False)
     for v in range(3):  # three videos of 3 clips each: 9 clips
         plan = VideoPlan("ok", 30.0, 100, [Candidate(i, i + 1, i + 2, times=[0.0, 0.0, 0.0]) for i in range(3)])
-        scorer.add({"video": f"v{v}.mp4", "status": "ok", "plan": plan, "first": 0, "clips": np.zeros((3, 2, 8, 8, 3), np.uint8),
+        scorer.add({"video": f"v{v}.mp4", "status": "ok", "plan": plan, "first": 0, "clips": torch.zeros(3, 3, 2, 8, 8),
                     "indices": np.zeros((3, 2), np.int64), "last": True})  # fmt: skip
     scorer.flush()
     writer.finish()
     assert max(calls) <= 4 and sum(calls) == 9
     assert len(read_rows(tmp_path / "out.csv")) == 9 and scorer.counts["ok"] == 3
+
+
+@pytest.mark.parametrize("resize", [None, 80])
+def test_evaluation_and_scoring_build_the_same_tensors_from_the_same_frames(tmp_path, resize):
+    """The checkpoint's input spec drives both paths: ClipDataset (training's evaluation,
+    mer-evaluate) and the scoring workers (mer-score, mer.predict) give the model the same tensor."""
+    from omegaconf import OmegaConf
+
+    from mer.cli import compose
+    from mer.data.build import load_records
+    from mer.engine.experiment import run
+    from mer.evaluate import evaluation_set
+    from mer.models.checkpoint import load_model
+    from mer.scoring.jobs import VideoJobs
+    from mer.scoring.spotting import SpottingConfig
+    from mer.data.clip import ClipSpec
+    from mer.data.samplers import build_sampler
+
+    data = generate(tmp_path / "clips", n_subjects=4, clips_per_subject=2, size=64, clip_seconds=0.3, seed=6, workers=1)
+    extra = [] if resize is None else [f"data.resize={resize}"]
+    cfg = compose("train", ["data=dfme", f"data.annotations={data}", "data.crop_size=56", "clip_sampler.num_frames=6", "trainer.epochs=1",
+                            "trainer.max_steps_per_epoch=1", "trainer.num_workers=0", "trainer.progress=false", *extra])  # fmt: skip
+    run(cfg, tmp_path / "run")
+    loaded = load_model(tmp_path / "run" / "best.pt")
+    assert loaded.input["representation"] == "flow" and loaded.input["resize"] == resize
+    records = load_records(cfg.data)
+    evaluated = {item["clip_id"]: item["clip"] for item in evaluation_set(records, cfg.data, loaded)}
+    spec, sampler = ClipSpec.from_dict(loaded.input), dict(loaded.config.clip_sampler)
+    jobs = VideoJobs([Path(r.path) for r in records], sampler=build_sampler(sampler.pop("name"), **sampler), spec=spec,
+                     face={"enabled": False}, spotting=SpottingConfig(), batch_size=4, frames_fps=30.0, cache=tmp_path / "cache",
+                     records_by_video={r.path: [r] for r in records})  # fmt: skip
+    scored = {item["plan"].candidates[item["first"]].clip_id: item["clips"][0] for item in jobs}
+    assert set(scored) == set(evaluated) and len(scored) == 8
+    for clip_id, clip in scored.items():
+        assert clip.shape == (3, 6, 56, 56)
+        assert torch.equal(clip, evaluated[clip_id]), clip_id

@@ -1,21 +1,17 @@
-"""The training loop, readable top to bottom: ``train_one_epoch``, ``evaluate``, ``fit``.
+"""The training loop, readable top to bottom: ``train_one_epoch``, ``predict``, ``fit``.
 
 In the spirit of torchvision's reference scripts: checkpoints are plain dicts (model, optimizer,
-scheduler, epoch, config, class and AU names) loaded with ``weights_only=True``; resuming is
-loading ``last.pt`` and carrying on. Every epoch reseeds from (seed, epoch), so a run killed after
-epoch k and resumed ends exactly where an uninterrupted run ends (on CPU).
-
-``trainer.batch_size`` is the global batch: under torchrun each of N processes takes 1/N of it,
-and the training order comes from one DistributedSampler, so N processes see the same batches
-as one.
+scheduler, epoch, config, class and AU names, input shape) loaded with ``weights_only=True``;
+resuming is loading ``last.pt`` and carrying on. Every epoch reseeds from (seed, epoch), so a run
+killed after epoch k and resumed ends exactly where an uninterrupted run ends (on CPU).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -23,134 +19,24 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.optim.swa_utils import update_bn
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from mer.engine import distributed as dist
-from mer.engine.metrics import au_metrics, choose_au_thresholds, classification_metrics
+from mer import distributed as dist
+from mer.engine.loader import ScheduledSampler, make_loader
+from mer.engine.predictions import Predictions
 from mer.losses import EmotionLoss
 from mer.losses.au import FrameAULoss
 from mer.losses.schedule import Schedule, ScheduleState
+from mer.models.checkpoint import load_checkpoint, save_checkpoint
+from mer.runtime import seed_everything
 
 log = logging.getLogger(__name__)
 
 
-def select_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """A checkpoint dict, loaded safely (tensors and plain Python types only)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-
-def save_checkpoint(state: dict, path: Path) -> None:
-    """Write to a temporary file, then rename: a kill mid-write never leaves a broken checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
-
-
-@dataclass
-class Predictions:
-    """Per-clip outputs of :func:`evaluate`, in dataset order."""
-
-    clip_ids: list[str] = field(default_factory=list)
-    subjects: list[str] = field(default_factory=list)
-    true: list[int] = field(default_factory=list)
-    probs: list[list[float]] = field(default_factory=list)  # (N, E) emotion probabilities
-    au_true: list[list[float]] = field(default_factory=list)  # (N, K) clip AU targets
-    au_probs: list[list[float]] = field(default_factory=list)  # (N, K) clip AU probabilities
-    au_thresholds: list[list[float]] = field(default_factory=list)  # (N, K) the model's AU decision thresholds; empty: none chosen
-
-    @property
-    def pred(self) -> list[int]:
-        return [int(np.argmax(p)) for p in self.probs]
-
-    def metrics(self, num_classes: int) -> dict:
-        """Classification metrics, and AU metrics at 0.5 (``au_f1``) and, when the model has
-        thresholds chosen on validation, at those (``au_f1_tuned``, ``per_au_f1_tuned``)."""
-        out = classification_metrics(self.true, self.pred, num_classes)
-        if self.au_probs:
-            au_true, au_probs = np.array(self.au_true), np.array(self.au_probs)
-            out.update(au_metrics(au_true, au_probs))
-            if self.au_thresholds:
-                tuned = au_metrics(au_true, au_probs, np.array(self.au_thresholds))
-                out.update(au_f1_tuned=tuned["au_f1"], per_au_f1_tuned=tuned["per_au_f1"])
-        return out
-
-    def choose_au_thresholds(self) -> list[float] | None:
-        """Per-AU decision thresholds chosen on these (validation) predictions; None without AUs."""
-        return choose_au_thresholds(self.au_true, self.au_probs).tolist() if self.au_probs else None
-
-    def with_au_thresholds(self, thresholds) -> "Predictions":
-        """The same predictions, decided at the model's per-AU ``thresholds`` (K,); None: at 0.5."""
-        if thresholds is not None and self.au_probs:
-            self.au_thresholds = [[float(t) for t in thresholds] for _ in self.au_probs]
-        return self
-
-    def extend(self, other: "Predictions") -> "Predictions":
-        if bool(self.au_thresholds) != bool(other.au_thresholds) and self.au_probs and other.au_probs:
-            self.au_thresholds = []  # not every part has thresholds: report at 0.5 only
-            other = Predictions(**{**other.__dict__, "au_thresholds": []})
-        for name in ("clip_ids", "subjects", "true", "probs", "au_true", "au_probs", "au_thresholds"):
-            getattr(self, name).extend(getattr(other, name))
-        return self
-
-
-class ScheduledSampler(DistributedSampler):
-    """DistributedSampler whose epoch can be partly class-balanced.
-
-    With ``balance`` 0 it is the plain shuffled DistributedSampler. With ``balance`` b in (0, 1]
-    the epoch's N indices are drawn with replacement, p_i proportional to (1 - b) / N + b / (E * n_{y_i}):
-    b = 1 gives every class the same expected share. The draw depends on (seed, epoch) only, and
-    every rank takes its slice of the same draw.
-    """
-
-    def __init__(self, dataset, labels, **kw) -> None:
-        super().__init__(dataset, **kw)
-        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        self.balance = 0.0
-
-    def set_balance(self, balance: float) -> None:
-        self.balance = float(balance)
-
-    def __iter__(self):
-        if self.balance <= 0 or not self.shuffle:
-            return super().__iter__()
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        counts = torch.bincount(self.labels).float()
-        present = int((counts > 0).sum())
-        n = len(self.labels)
-        p = (1.0 - self.balance) / n + self.balance / (present * counts[self.labels])
-        indices = torch.multinomial(p, self.total_size, replacement=True, generator=g).tolist()
-        return iter(indices[self.rank : self.total_size : self.num_replicas])
-
-
-def make_loader(dataset, *, batch_size: int, train: bool, seed: int, num_workers: int, device: torch.device) -> DataLoader:
-    """Training order from one (scheduled) DistributedSampler (world of 1 without torchrun), reseeded per epoch."""
-    world, rank = dist.world_size(), dist.rank()
-    per_rank = max(1, batch_size // world)
-    kw = dict(num_replicas=world, rank=rank, shuffle=train, seed=seed, drop_last=False)
-    labels = getattr(dataset, "labels", None)
-    sampler = ScheduledSampler(dataset, labels, **kw) if train and labels is not None else DistributedSampler(dataset, **kw)
-    return DataLoader(
-        dataset, batch_size=per_rank, sampler=sampler, num_workers=num_workers,
-        pin_memory=device.type == "cuda", drop_last=train and len(dataset) >= batch_size,
-        persistent_workers=False, generator=torch.Generator().manual_seed(seed),
-    )  # fmt: skip
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -229,38 +115,22 @@ def train_one_epoch(
     return {k: v / max(steps, 1) for k, v in totals.items()} | {"steps": steps}
 
 
-@torch.no_grad()
-def update_bn_stats(model: nn.Module, loader: DataLoader, *, device: torch.device, max_batches: int) -> int:
-    """Precise BN (as PySlowFast does for X3D): recompute BatchNorm running statistics as plain
+def precise_bn(model: nn.Module, loader: DataLoader, *, device: torch.device, max_batches: int) -> None:
+    """Precise BN (as PySlowFast does for X3D): BatchNorm running statistics recomputed as plain
     averages over ``max_batches`` training batches with the current weights.
 
     Running averages with momentum lag far behind weights that move fast (small data, few steps per
     epoch): evaluation then normalises with stale statistics and scores much worse than training.
-    Returns the number of batches used (0 when the model has no BatchNorm).
     """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    if not norms or max_batches <= 0:
-        return 0
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    was_training = model.training
-    model.train()
-    used = 0
-    for used, batch in enumerate(loader, start=1):
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            model(batch["clip"].to(device, non_blocking=True))
-        if used >= max_batches:
-            break
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    model.train(was_training)
-    return used
+    if max_batches <= 0:
+        return
+    clips = (batch["clip"] for batch in itertools.islice(loader, max_batches))
+    with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        update_bn(clips, model, device=device)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, *, device: torch.device, progress: bool = False) -> Predictions:
+def predict(model: nn.Module, loader: DataLoader, *, device: torch.device, progress: bool = False) -> Predictions:
     """Predictions for every clip of the loader's dataset (gathered across ranks, duplicates dropped)."""
     model.eval()
     local = Predictions()
@@ -309,7 +179,7 @@ def fit(
     train_set,
     val_set,
     *,
-    cfg,
+    trainer,
     run_dir: Path,
     emotion_loss: EmotionLoss,
     au_loss: FrameAULoss,
@@ -327,7 +197,7 @@ def fit(
     ``meta`` (config, class names, AU names) is stored in every checkpoint. ``on_epoch`` is called
     after each epoch's validation (the search reports to Optuna from it).
     """
-    tc = cfg.trainer
+    tc = trainer
     num_classes = len(meta["class_names"])
     run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
@@ -365,8 +235,8 @@ def fit(
             model, train_loader, optimizer, scheduler, emotion_loss, au_loss, state, device=device, epoch=epoch,
             scaler=scaler, grad_clip=tc.get("grad_clip"), max_steps=tc.get("max_steps_per_epoch"), progress=tc.get("progress", True),
         )  # fmt: skip
-        update_bn_stats(model, train_loader, device=device, max_batches=tc.get("precise_bn_batches", 0))
-        val_predictions = evaluate(model, val_loader, device=device)
+        precise_bn(model, train_loader, device=device, max_batches=tc.get("precise_bn_batches", 0))
+        val_predictions = predict(model, val_loader, device=device)
         val = val_predictions.metrics(num_classes)
         record = {
             "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **{f"train_{k}": v for k, v in train_stats.items()},

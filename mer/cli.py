@@ -1,0 +1,105 @@
+"""The commands' shared front: Hydra for the configuration, one-line errors for the user.
+
+    @command("train")
+    def main(cfg: DictConfig) -> float: ...
+
+``mer-train`` / ``python -m mer.train`` then behave like any Hydra app (overrides, ``--cfg job``,
+``-m`` multirun, ``--help``), except that a configuration or input error (an unknown option, a
+missing file, a bad annotation row, a value out of range) ends with one line on stderr naming the
+problem and, where there are, the valid choices, and exit code 2, without a traceback. The
+traceback is still there for whoever wants it: ``--debug`` or ``HYDRA_FULL_ERROR=1``. Any other
+exception is a bug and keeps its traceback (exit code 1).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import hydra
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from mer.data.records import AnnotationError
+from mer.data.video import VideoError
+
+# Exceptions that mean "the command was given something wrong", not "mer has a bug".
+USER_ERRORS = (HydraException, OmegaConfBaseException, ValueError, FileNotFoundError, NotADirectoryError, VideoError, AnnotationError)
+
+EXIT_USAGE = 2  # as argparse and the shells use it
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: found through the package
+
+
+def register_configs() -> None:
+    """Config nodes made from settings dataclasses, so their keys are declared once, in the
+    dataclass: ``synthetic_settings`` (the generator's, ``data.synthetic``) and
+    ``spotting_settings`` (the spotter's, ``spotting`` in score.yaml)."""
+    from hydra.core.config_store import ConfigStore
+
+    from mer.data.synthetic.settings import SyntheticSettings
+    from mer.scoring.spotting import SpottingConfig
+
+    store = ConfigStore.instance()
+    store.store(name="synthetic_settings", node=SyntheticSettings)
+    store.store(name="spotting_settings", node=SpottingConfig)
+
+
+register_configs()
+
+
+def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """A command's config as the command line would give it (for tools, tests and notebooks):
+    ``compose("train", ["model=r3d_18", "trainer.epochs=5"])``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # inside a running command (a search's trials)
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+    with initialize_config_module("mer.configs", version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message as one line: Hydra's option lists joined, whitespace collapsed."""
+    text = str(exc)
+    cause = exc.__cause__
+    if isinstance(cause, OmegaConfBaseException) and str(cause) not in text:
+        text += f" ({cause})"
+    # Hydra: "Could not find 'model/x'\n\nAvailable options in 'model':\n\ta\n\tb" -> "...; valid choices: a, b"
+    text = re.sub(r"\s*Available options in '([^']+)':\s*", r"; valid choices for \1: ", text)
+    text = re.sub(r"\n\t", ", ", text).replace(": , ", ": ")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text.replace("full_key: ", "key: ").replace(" object_type=dict", "")
+
+
+def command(config_name: str) -> Callable[[Callable], Callable[[], object]]:
+    """``hydra.main`` on ``mer/configs/<config_name>.yaml`` with mer's error handling (see the module doc)."""
+
+    def decorate(task: Callable) -> Callable[[], object]:
+        hydra_main = hydra.main(version_base="1.3", config_path="configs", config_name=config_name)(task)
+
+        @functools.wraps(task)
+        def main() -> object:
+            debug = "--debug" in sys.argv[1:]
+            if debug:
+                sys.argv.remove("--debug")
+            wants_traceback = debug or os.environ.get("HYDRA_FULL_ERROR") == "1"
+            # Hydra re-raises instead of printing when this is set; we print (or not) below.
+            os.environ["HYDRA_FULL_ERROR"] = "1"
+            try:
+                return hydra_main()
+            except USER_ERRORS as exc:
+                if wants_traceback:
+                    raise
+                print(f"mer-{config_name}: error: {one_line(exc)}", file=sys.stderr)
+                sys.exit(EXIT_USAGE)
+
+        return main
+
+    return decorate
