@@ -74,32 +74,54 @@ def one_line(exc: BaseException) -> str:
     # Hydra: "Could not find 'model/x'\n\nAvailable options in 'model':\n\ta\n\tb" -> "...; valid choices: a, b"
     text = re.sub(r"\s*Available options in '([^']+)':\s*", r"; valid choices for \1: ", text)
     text = re.sub(r"\n\t", ", ", text).replace(": , ", ": ")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text.replace("full_key: ", "key: ").replace(" object_type=dict", "")
+    text = text.split("Config search path:")[0]  # Hydra appends where it looked for configs
+    text = re.sub(r"\s+", " ", text).strip().rstrip(",")
+    return re.sub(r" object_type=[^\s)]+", "", text.replace("full_key: ", "key: "))
 
 
 def command(config_name: str) -> Callable[[Callable], Callable[[], object]]:
     """``hydra.main`` on ``mer/configs/<config_name>.yaml`` with mer's error handling (see the module doc)."""
 
     def decorate(task: Callable) -> Callable[[], object]:
-        hydra_main = hydra.main(version_base="1.3", config_path="configs", config_name=config_name)(task)
+        prog = f"mer-{config_name}"
+
+        @functools.wraps(task)
+        def checked_task(cfg: DictConfig) -> object:
+            try:
+                return task(cfg)
+            except USER_ERRORS as exc:  # raised by the command itself, once the config was composed
+                if _wants_traceback():
+                    raise
+                _fail(prog, exc)
+
+        hydra_main = hydra.main(version_base="1.3", config_path="configs", config_name=config_name)(checked_task)
 
         @functools.wraps(task)
         def main() -> object:
-            debug = "--debug" in sys.argv[1:]
-            if debug:
+            if "--debug" in sys.argv[1:] or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                os.environ["MER_DEBUG"] = "1"
+            if "--debug" in sys.argv[1:]:
                 sys.argv.remove("--debug")
-            wants_traceback = debug or os.environ.get("HYDRA_FULL_ERROR") == "1"
-            # Hydra re-raises instead of printing when this is set; we print (or not) below.
+            traceback = _wants_traceback()
+            # Hydra re-raises composition errors instead of printing them when this is set; they are
+            # printed (or not) below.
             os.environ["HYDRA_FULL_ERROR"] = "1"
             try:
                 return hydra_main()
-            except USER_ERRORS as exc:
-                if wants_traceback:
+            except USER_ERRORS as exc:  # composing the config failed: an unknown option or key
+                if traceback:
                     raise
-                print(f"mer-{config_name}: error: {one_line(exc)}", file=sys.stderr)
-                sys.exit(EXIT_USAGE)
+                _fail(prog, exc)
 
         return main
 
     return decorate
+
+
+def _wants_traceback() -> bool:
+    return os.environ.get("MER_DEBUG") == "1"
+
+
+def _fail(prog: str, exc: BaseException) -> None:
+    print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
