@@ -20,8 +20,9 @@ the same code behind a command line that writes the table to a resumable file.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -98,10 +99,19 @@ def predict(
     face_options = {"enabled": bool(face)} if isinstance(face, bool) else {"enabled": True, **face}
     sink = RowCollector()
     score_videos(
-        found, model, sink, face=face_options, spotting=SpottingConfig(**(spotting or {})),
-        cache=Path(cache_dir).expanduser() if cache_dir else default_cache_dir() / "score", records_by_video=records_by_video,
-        batch_size=batch_size, num_workers=num_workers, frames_fps=frames_fps, frames=frames, progress=progress,
-    )  # fmt: skip
+        found,
+        model,
+        sink,
+        face=face_options,
+        spotting=SpottingConfig(**(spotting or {})),
+        cache=Path(cache_dir).expanduser() if cache_dir else default_cache_dir() / "score",
+        records_by_video=records_by_video,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        frames_fps=frames_fps,
+        frames=frames,
+        progress=progress,
+    )
     row_columns, frame_columns = columns(model)
     table = pd.DataFrame(sink.rows, columns=row_columns)
     if frames:

@@ -17,8 +17,8 @@ import functools
 import os
 import re
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import hydra
 from hydra.errors import HydraException
@@ -29,7 +29,15 @@ from mer.data.records import AnnotationError
 from mer.data.video import VideoError
 
 # Exceptions that mean "the command was given something wrong", not "mer has a bug".
-USER_ERRORS = (HydraException, OmegaConfBaseException, ValueError, FileNotFoundError, NotADirectoryError, VideoError, AnnotationError)
+USER_ERRORS = (
+    HydraException,
+    OmegaConfBaseException,
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    VideoError,
+    AnnotationError,
+)
 
 EXIT_USAGE = 2  # as argparse and the shells use it
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: found through the package

@@ -36,7 +36,13 @@ def evaluation_set(records, data_cfg, loaded: LoadedModel) -> ClipDataset:
 def run(cfg: DictConfig, run_dir: Path) -> dict:
     device = select_device(cfg.device)
     loaded = load_model(cfg.checkpoint, device)
-    model, train_cfg, names, au_names, au_thresholds = loaded.model, loaded.config, loaded.class_names, loaded.au_names, loaded.au_thresholds
+    model, train_cfg, names, au_names, au_thresholds = (
+        loaded.model,
+        loaded.config,
+        loaded.class_names,
+        loaded.au_names,
+        loaded.au_thresholds,
+    )
     if class_names(cfg.data) != names:
         raise ValueError(f"the checkpoint predicts {names} but data.label_map={cfg.data.label_map} gives {class_names(cfg.data)}")
     records = load_records(cfg.data)
@@ -48,13 +54,25 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     dataset = evaluation_set(records, cfg.data, loaded)
     loader = make_loader(dataset, batch_size=cfg.batch_size, train=False, seed=0, num_workers=cfg.num_workers, device=device)
     predictions = predict(model, loader, device=device, progress=True).with_au_thresholds(au_thresholds)
-    result = named_metrics(predictions.metrics(len(names)), names, au_names) | {"checkpoint": str(cfg.checkpoint), "clips": len(records)}
+    result = named_metrics(predictions.metrics(len(names)), names, au_names) | {
+        "checkpoint": str(cfg.checkpoint),
+        "clips": len(records),
+    }
     run_dir.mkdir(parents=True, exist_ok=True)
     predictions_table(predictions, names, au_names).to_csv(run_dir / "predictions.csv", index=False)
-    plot_confusion(result["confusion"], names, run_dir / "confusion_matrix.png", title=f"UF1 {result['uf1']:.3f}, UAR {result['uar']:.3f}")
+    plot_confusion(
+        result["confusion"], names, run_dir / "confusion_matrix.png", title=f"UF1 {result['uf1']:.3f}, UAR {result['uar']:.3f}"
+    )
     write_json(run_dir / "metrics.json", result)
-    log.info("%d clips: UF1 %.4f  UAR %.4f  accuracy %.4f  AU F1 %s -> %s", len(records), result["uf1"], result["uar"], result["accuracy"],
-             au_f1_text(result), run_dir)  # fmt: skip
+    log.info(
+        "%d clips: UF1 %.4f  UAR %.4f  accuracy %.4f  AU F1 %s -> %s",
+        len(records),
+        result["uf1"],
+        result["uar"],
+        result["accuracy"],
+        au_f1_text(result),
+        run_dir,
+    )
     return result
 
 

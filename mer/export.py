@@ -40,7 +40,9 @@ def make_exportable(model: torch.nn.Module) -> None:
     model.to(memory_format=torch.contiguous_format)
 
 
-def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None = None, *, batch: int = 2, tolerance: float = 1e-4) -> Path:
+def export(
+    checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None = None, *, batch: int = 2, tolerance: float = 1e-4
+) -> Path:
     checkpoint = Path(checkpoint)
     if fmt not in ("onnx", "torchscript"):
         raise ValueError(f"unknown export format {fmt!r}; valid choices: onnx, torchscript")
@@ -58,14 +60,26 @@ def export(checkpoint: str | Path, fmt: str = "onnx", output: str | Path | None 
         warnings.simplefilter("ignore")  # tracer and exporter notices about deprecated paths
         if fmt == "onnx":
             torch.onnx.export(
-                wrapper, (example,), str(output), input_names=["clip"], output_names=list(OUTPUTS),
-                dynamic_axes={"clip": {0: "batch"}, **{o: {0: "batch"} for o in OUTPUTS}}, opset_version=17, dynamo=False,
-            )  # fmt: skip
+                wrapper,
+                (example,),
+                str(output),
+                input_names=["clip"],
+                output_names=list(OUTPUTS),
+                dynamic_axes={"clip": {0: "batch"}, **{o: {0: "batch"} for o in OUTPUTS}},
+                opset_version=17,
+                dynamo=False,
+            )
         else:
             torch.jit.trace(wrapper, example).save(str(output))
-    meta = {"class_names": loaded.class_names, "au_names": loaded.au_names, "au_thresholds": loaded.au_thresholds,
-            "input": loaded.input, "config": OmegaConf.to_container(loaded.config, resolve=True), "source": str(checkpoint),
-            "format": fmt}  # fmt: skip
+    meta = {
+        "class_names": loaded.class_names,
+        "au_names": loaded.au_names,
+        "au_thresholds": loaded.au_thresholds,
+        "input": loaded.input,
+        "config": OmegaConf.to_container(loaded.config, resolve=True),
+        "source": str(checkpoint),
+        "format": fmt,
+    }
     if fmt == "onnx":  # the file carries its own metadata; the sidecar is for TorchScript's sake and humans
         import onnx
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 T = TypeVar("T", bound=Callable)
 

@@ -63,18 +63,33 @@ def score(cfg: DictConfig) -> dict:
     counts = {"ok": 0, "no_face": 0, "no_event": 0, "error": 0}
     if todo:
         counts = score_videos(
-            todo, model, writer, face=OmegaConf.to_container(cfg.face, resolve=True),
+            todo,
+            model,
+            writer,
+            face=OmegaConf.to_container(cfg.face, resolve=True),
             spotting=SpottingConfig(**OmegaConf.to_container(cfg.spotting, resolve=True)),
             cache=Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir() / "score",
-            records_by_video=records_by_video, batch_size=int(cfg.batch_size), num_workers=int(cfg.num_workers),
-            worker_start=str(cfg.worker_start), frames_fps=float(cfg.frames_fps), frames=frames_output is not None,
+            records_by_video=records_by_video,
+            batch_size=int(cfg.batch_size),
+            num_workers=int(cfg.num_workers),
+            worker_start=str(cfg.worker_start),
+            frames_fps=float(cfg.frames_fps),
+            frames=frames_output is not None,
             progress=bool(cfg.progress),
-        )  # fmt: skip
+        )
     writer.finish()
     summary = dict(counts, skipped=skipped)
     done = summary["ok"] + summary["no_face"] + summary["no_event"]
-    log.info("done %d (ok %d, no_face %d, no_event %d), skipped %d, failed %d -> %s",
-             done, summary["ok"], summary["no_face"], summary["no_event"], skipped, summary["error"], output)  # fmt: skip
+    log.info(
+        "done %d (ok %d, no_face %d, no_event %d), skipped %d, failed %d -> %s",
+        done,
+        summary["ok"],
+        summary["no_face"],
+        summary["no_event"],
+        skipped,
+        summary["error"],
+        output,
+    )
     print(f"mer.score: done {done}, skipped {skipped}, failed {summary['error']} -> {output}", file=sys.stderr)
     return summary
 

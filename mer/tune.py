@@ -51,9 +51,9 @@ from tqdm.auto import tqdm
 from mer.cli import CONFIG_DIR, command
 from mer.data.build import load_records
 from mer.data.splits import Fold, carve_validation, subject_holdout
+from mer.engine.experiment import run as train_run
 from mer.engine.reports import write_json
 from mer.locks import exclusive
-from mer.engine.experiment import run as train_run
 
 log = logging.getLogger("mer.tune")
 
@@ -89,7 +89,9 @@ def suggest(trial: optuna.Trial, space: dict) -> dict[str, Any]:
         if kind == "categorical":
             chosen[name] = trial.suggest_categorical(name, list(spec["choices"]))
         elif kind == "int":
-            chosen[name] = trial.suggest_int(name, spec["low"], spec["high"], step=spec.get("step", 1), log=spec.get("log", False))
+            chosen[name] = trial.suggest_int(
+                name, spec["low"], spec["high"], step=spec.get("step", 1), log=spec.get("log", False)
+            )
         elif kind == "float":
             chosen[name] = trial.suggest_float(name, spec["low"], spec["high"], step=spec.get("step"), log=spec.get("log", False))
         else:
@@ -145,7 +147,9 @@ def make_pruner(cfg: DictConfig) -> optuna.pruners.BasePruner:
     if name == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, cfg.pruner.warmup_epochs), **factor)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.pruner.warmup_epochs), max_resource=cfg.trainer.epochs, **factor)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=max(1, cfg.pruner.warmup_epochs), max_resource=cfg.trainer.epochs, **factor
+        )
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"unknown pruner {name!r}; valid choices: halving, hyperband, median, none")
@@ -165,9 +169,12 @@ def make_storage(cfg: DictConfig, search_dir: Path) -> optuna.storages.BaseStora
     else:
         retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=1)}
     return optuna.storages.RDBStorage(
-        url, heartbeat_interval=cfg.heartbeat_seconds, grace_period=3 * cfg.heartbeat_seconds, **retry,
+        url,
+        heartbeat_interval=cfg.heartbeat_seconds,
+        grace_period=3 * cfg.heartbeat_seconds,
+        **retry,
         engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {},
-    )  # fmt: skip
+    )
 
 
 def retried_trials(trials: list[FrozenTrial]) -> set[int]:
@@ -180,8 +187,12 @@ def tally(trials: list[FrozenTrial]) -> dict[str, int]:
     the first three count toward ``n_trials``."""
     retried = retried_trials(trials)
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    return {"complete": sum(t.state == TrialState.COMPLETE for t in trials), "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-            "failed": sum(t.number not in retried for t in failed), "retried": sum(t.number in retried for t in failed)}  # fmt: skip
+    return {
+        "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": sum(t.number not in retried for t in failed),
+        "retried": sum(t.number in retried for t in failed),
+    }
 
 
 def done_trials(study: optuna.Study) -> int:
@@ -210,7 +221,9 @@ class Objective:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("epochs_run", 0)  # a retry inherits its killed trial's user attributes
         try:
-            cfg = compose(config_name="train", overrides=self.base_overrides + overrides + ["evaluate_test=false", "resume=false"])
+            cfg = compose(
+                config_name="train", overrides=self.base_overrides + overrides + ["evaluate_test=false", "resume=false"]
+            )
 
             def report(fold: int, epoch: int, record: dict) -> None:
                 value = record["val_uf1"]
@@ -219,7 +232,9 @@ class Objective:
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"epoch {epoch}: validation UF1 {value:.4f}")
 
-            result = train_run(cfg, self.search_dir / "trials" / f"{trial.number:04d}", records=self.records, folds=[self.fold], on_epoch=report)
+            result = train_run(
+                cfg, self.search_dir / "trials" / f"{trial.number:04d}", records=self.records, folds=[self.fold], on_epoch=report
+            )
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # NaN, out of memory, an impossible combination: recorded, the search goes on
@@ -259,8 +274,13 @@ class Progress:
         done = counts["complete"] + counts["pruned"] + counts["failed"]
         self.bar.n = min(done, self.total)
         best = max((t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None), default=float("nan"))
-        self.bar.set_postfix(done=counts["complete"], pruned=counts["pruned"], failed=counts["failed"], retried=counts["retried"],
-                             best=f"{best:.4f}")  # fmt: skip
+        self.bar.set_postfix(
+            done=counts["complete"],
+            pruned=counts["pruned"],
+            failed=counts["failed"],
+            retried=counts["retried"],
+            best=f"{best:.4f}",
+        )
         self.bar.refresh()
 
     def close(self) -> None:
@@ -287,10 +307,12 @@ def write_reports(study: optuna.Study, search_dir: Path, base_overrides: list[st
     values = {k: yaml.safe_load(v) for k, v in pairs if not is_group(k)}
     for key, value in values.items():
         OmegaConf.update(best_yaml, key, value, force_add=True)
-    header = (f"# @package _global_\n# best of study {study.study_name!r}: trial {best.number}, validation UF1 {best.value:.4f}\n"
-              f"# python -m mer.train +experiment=best  (with hydra.searchpath=[file://{search_dir.resolve()}])\n"
-              f"# the search's fixed overrides: {' '.join(base_overrides) or '(none)'}\n"
-              f"# or: python -m mer.train {' '.join([*base_overrides, *overrides])}\n")  # fmt: skip
+    header = (
+        f"# @package _global_\n# best of study {study.study_name!r}: trial {best.number}, validation UF1 {best.value:.4f}\n"
+        f"# python -m mer.train +experiment=best  (with hydra.searchpath=[file://{search_dir.resolve()}])\n"
+        f"# the search's fixed overrides: {' '.join(base_overrides) or '(none)'}\n"
+        f"# or: python -m mer.train {' '.join([*base_overrides, *overrides])}\n"
+    )
     (search_dir / "experiment").mkdir(exist_ok=True)
     text = header + OmegaConf.to_yaml(best_yaml)
     (search_dir / "best.yaml").write_text(text)
@@ -306,8 +328,11 @@ def _plots(study: optuna.Study, search_dir: Path) -> None:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
-    for name, plot in (("history", ovm.plot_optimization_history), ("importances", ovm.plot_param_importances),
-                       ("parallel", ovm.plot_parallel_coordinate)):  # fmt: skip
+    for name, plot in (
+        ("history", ovm.plot_optimization_history),
+        ("importances", ovm.plot_param_importances),
+        ("parallel", ovm.plot_parallel_coordinate),
+    ):
         try:
             with warnings.catch_warnings():  # experimental-API and few-trials notices, not problems
                 warnings.simplefilter("ignore")
@@ -321,19 +346,35 @@ def _plots(study: optuna.Study, search_dir: Path) -> None:
             log.info("no %s plot: %s", name, exc)
 
 
-def finish(cfg: DictConfig, base_overrides: list[str], search_records, fold: Fold, test_records, best: dict, search_dir: Path) -> dict:
+def finish(
+    cfg: DictConfig, base_overrides: list[str], search_records, fold: Fold, test_records, best: dict, search_dir: Path
+) -> dict:
     """Retrain the best configuration on the search subjects; evaluate once on the test subjects."""
-    final_cfg = compose(config_name="train", overrides=base_overrides + best["overrides"] + ["evaluate_test=true", "resume=false"])
+    final_cfg = compose(
+        config_name="train", overrides=base_overrides + best["overrides"] + ["evaluate_test=true", "resume=false"]
+    )
     n = len(search_records)
     final_fold = Fold(0, fold.train, fold.val, tuple(range(n, n + len(test_records))))
     result = train_run(final_cfg, search_dir / "final", records=list(search_records) + list(test_records), folds=[final_fold])
     test = test_records
-    summary = {"best_trial": best["trial"], "validation_uf1": best["val_uf1"], "overrides": best["overrides"],
-               "test_uf1": result.get("uf1"), "test_uar": result.get("uar"), "test_accuracy": result.get("accuracy"),
-               "test_clips": len(test)}  # fmt: skip
+    summary = {
+        "best_trial": best["trial"],
+        "validation_uf1": best["val_uf1"],
+        "overrides": best["overrides"],
+        "test_uf1": result.get("uf1"),
+        "test_uar": result.get("uar"),
+        "test_accuracy": result.get("accuracy"),
+        "test_clips": len(test),
+    }
     write_json(search_dir / "final" / "summary.json", summary)
-    log.info("best trial %d: validation UF1 %.4f; retrained, held-out test UF1 %.4f (UAR %.4f) on %d clips",
-             best["trial"], best["val_uf1"], summary["test_uf1"], summary["test_uar"], len(test))  # fmt: skip
+    log.info(
+        "best trial %d: validation UF1 %.4f; retrained, held-out test UF1 %.4f (UAR %.4f) on %d clips",
+        best["trial"],
+        best["val_uf1"],
+        summary["test_uf1"],
+        summary["test_uar"],
+        len(test),
+    )
     return summary
 
 
@@ -342,11 +383,12 @@ def finish(cfg: DictConfig, base_overrides: list[str], search_records, fold: Fol
 NEUTRAL_KEYS = ("trainer.num_workers", "trainer.progress", "data.cache_dir")
 
 
-
 def study_identity(cfg: DictConfig, base_overrides: list[str]) -> dict:
     """What a study's trials are measured under: the training overrides and the search space."""
-    identity = {"overrides": sorted(o for o in base_overrides if _key(o) not in NEUTRAL_KEYS),
-                "space": OmegaConf.to_container(cfg.search.params, resolve=True)}  # fmt: skip
+    identity = {
+        "overrides": sorted(o for o in base_overrides if _key(o) not in NEUTRAL_KEYS),
+        "space": OmegaConf.to_container(cfg.search.params, resolve=True),
+    }
     return json.loads(json.dumps(identity))  # as the storage gives it back
 
 
@@ -371,12 +413,16 @@ def check_study(study: optuna.Study, identity: dict, test_subjects: list[str], w
     stored = study.user_attrs.get("identity")
     if stored is not None and stored != identity:
         changes = "; ".join(identity_changes(stored, identity))
-        raise ValueError(f"{where}: study {study.study_name!r} was started under other settings ({changes}); "
-                         f"continue it with the same overrides, or start a new one with study_name=<name>")  # fmt: skip
+        raise ValueError(
+            f"{where}: study {study.study_name!r} was started under other settings ({changes}); "
+            f"continue it with the same overrides, or start a new one with study_name=<name>"
+        )
     held_out = study.user_attrs.get("test_subjects")
     if held_out is not None and held_out != test_subjects:
-        raise ValueError(f"{where}: study {study.study_name!r} holds out test subjects {held_out}, but this worker's data and cv "
-                         f"settings give {test_subjects}; its trials would train on the study's test subjects")  # fmt: skip
+        raise ValueError(
+            f"{where}: study {study.study_name!r} holds out test subjects {held_out}, but this worker's data and cv "
+            f"settings give {test_subjects}; its trials would train on the study's test subjects"
+        )
     study.set_user_attr("identity", identity)
     study.set_user_attr("test_subjects", test_subjects)
 
@@ -399,8 +445,13 @@ def final_test(cfg, base_overrides, search_records, fold, test_records, best: di
         moved = search_dir / f"final_trial{earlier['best_trial']:04d}"
         shutil.rmtree(moved, ignore_errors=True)
         (search_dir / "final").rename(moved)
-        log.warning("the best trial is now %d, not %d: retraining it and evaluating it on the test subjects again "
-                    "(the earlier final run is in %s)", best["trial"], earlier["best_trial"], moved)  # fmt: skip
+        log.warning(
+            "the best trial is now %d, not %d: retraining it and evaluating it on the test subjects again "
+            "(the earlier final run is in %s)",
+            best["trial"],
+            earlier["best_trial"],
+            moved,
+        )
     return finish(cfg, base_overrides, search_records, fold, test_records, best, search_dir)
 
 
@@ -412,10 +463,15 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
         # workers started together on a new SQLite file would race to create its tables
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # TPE's options, heartbeats, retries
         study = optuna.create_study(
-            study_name=cfg.study_name, storage=make_storage(cfg, search_dir), direction="maximize", load_if_exists=True,
+            study_name=cfg.study_name,
+            storage=make_storage(cfg, search_dir),
+            direction="maximize",
+            load_if_exists=True,
             pruner=make_pruner(cfg),
-        )  # fmt: skip
-        check_study(study, study_identity(cfg, base_overrides), sorted({r.subject for r in test_records}), _where(cfg, search_dir))
+        )
+        check_study(
+            study, study_identity(cfg, base_overrides), sorted({r.subject for r in test_records}), _where(cfg, search_dir)
+        )
         # Each worker joining the study gets its own TPE seed (sampler_seed for the first), so workers
         # started together do not propose the same trials, and a single worker is reproducible. The
         # count is kept under a lock of this machine; on a shared server the host name is mixed in, as
@@ -424,8 +480,13 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
         study.set_user_attr("workers_joined", worker + 1)
         host = zlib.crc32(socket.gethostname().encode()) % 1000 if cfg.storage else 0
         # constant_liar: other workers' running trials count as poor ones, so parallel workers do not propose one point twice
-        study.sampler = optuna.samplers.TPESampler(seed=cfg.sampler_seed + 1000 * worker + host, n_startup_trials=cfg.sampler_startup_trials,
-                                                   multivariate=True, group=True, constant_liar=True)  # fmt: skip
+        study.sampler = optuna.samplers.TPESampler(
+            seed=cfg.sampler_seed + 1000 * worker + host,
+            n_startup_trials=cfg.sampler_startup_trials,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+        )
         # Optuna fails a killed worker's stale trial (and queues its retry) only before starting a
         # trial; do it on joining, so that what is left to do is counted without it.
         fail_stale_trials(study)
@@ -433,9 +494,12 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
     if done < cfg.n_trials:  # (optimize runs at least one trial even when the study has its n_trials)
         progress = Progress(study, cfg.n_trials)
         study.optimize(
-            Objective(cfg, base_overrides, search_records, fold, search_dir), callbacks=[stop_at(cfg.n_trials), progress],
-            catch=(Exception,), gc_after_trial=True, timeout=cfg.timeout,
-        )  # fmt: skip
+            Objective(cfg, base_overrides, search_records, fold, search_dir),
+            callbacks=[stop_at(cfg.n_trials), progress],
+            catch=(Exception,),
+            gc_after_trial=True,
+            timeout=cfg.timeout,
+        )
         progress.close()
     else:
         log.info("study %r already has %d of its n_trials=%d: no trial to run", cfg.study_name, done, cfg.n_trials)
@@ -452,8 +516,12 @@ def tune(cfg: DictConfig, search_dir: Path, base_overrides: list[str]) -> dict:
             else:
                 summary["final"] = final_test(cfg, base_overrides, search_records, fold, test_records, best, search_dir)
     if best is not None:
-        log.info("best trial %d (validation UF1 %.4f): python -m mer.train %s", best["trial"], best["val_uf1"],
-                 " ".join([*base_overrides, *best["overrides"]]))  # fmt: skip
+        log.info(
+            "best trial %d (validation UF1 %.4f): python -m mer.train %s",
+            best["trial"],
+            best["val_uf1"],
+            " ".join([*base_overrides, *best["overrides"]]),
+        )
     return summary
 
 
@@ -483,7 +551,9 @@ def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    summary = tune(cfg, Path(hydra_cfg.runtime.output_dir), base_overrides(list(hydra_cfg.overrides.hydra), list(hydra_cfg.overrides.task)))
+    summary = tune(
+        cfg, Path(hydra_cfg.runtime.output_dir), base_overrides(list(hydra_cfg.overrides.hydra), list(hydra_cfg.overrides.task))
+    )
     best = summary.get("best") or {}
     return float(best.get("val_uf1", float("nan")))
 

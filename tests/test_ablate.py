@@ -12,14 +12,25 @@ from tests.helpers import load_tool
 ablate = load_tool("ablate")
 
 
-def write_run(out: Path, condition: str, seed: int, *, uf1: float, recalls: dict, au_f1: float, au_f1_tuned: float | None,
-              environment: dict | None = None) -> None:
+def write_run(
+    out: Path,
+    condition: str,
+    seed: int,
+    *,
+    uf1: float,
+    recalls: dict,
+    au_f1: float,
+    au_f1_tuned: float | None,
+    environment: dict | None = None,
+) -> None:
     supports = {"happiness": 50, "anger": 14, "contempt": 10}
     metrics = {
-        "uf1": uf1, "uar": uf1 + 0.01, "au_f1": au_f1,
+        "uf1": uf1,
+        "uar": uf1 + 0.01,
+        "au_f1": au_f1,
         "per_class": {name: {"f1": 0.0, "recall": recalls[name], "support": supports[name]} for name in supports},
         "folds": [{"fold": 0, "test_uf1": uf1 - 0.02}, {"fold": 1, "test_uf1": uf1 + 0.02}],
-    }  # fmt: skip
+    }
     if au_f1_tuned is not None:
         metrics["au_f1_tuned"] = au_f1_tuned
     if environment is not None:
@@ -30,9 +41,21 @@ def write_run(out: Path, condition: str, seed: int, *, uf1: float, recalls: dict
 
 
 def test_the_table_pools_seeds_and_reads_the_two_smallest_classes(tmp_path):
-    write_run(tmp_path, "ce", 0, uf1=0.26, recalls={"happiness": 0.9, "anger": 0.0, "contempt": 0.0}, au_f1=0.24, au_f1_tuned=0.34)
-    write_run(tmp_path, "ce", 1, uf1=0.30, recalls={"happiness": 0.8, "anger": 0.2, "contempt": 0.1}, au_f1=0.26, au_f1_tuned=0.36)
-    write_run(tmp_path, "cri + phased", 0, uf1=0.32, recalls={"happiness": 0.7, "anger": 0.5, "contempt": 0.0}, au_f1=0.17, au_f1_tuned=0.35)
+    write_run(
+        tmp_path, "ce", 0, uf1=0.26, recalls={"happiness": 0.9, "anger": 0.0, "contempt": 0.0}, au_f1=0.24, au_f1_tuned=0.34
+    )
+    write_run(
+        tmp_path, "ce", 1, uf1=0.30, recalls={"happiness": 0.8, "anger": 0.2, "contempt": 0.1}, au_f1=0.26, au_f1_tuned=0.36
+    )
+    write_run(
+        tmp_path,
+        "cri + phased",
+        0,
+        uf1=0.32,
+        recalls={"happiness": 0.7, "anger": 0.5, "contempt": 0.0},
+        au_f1=0.17,
+        au_f1_tuned=0.35,
+    )
     table = ablate.summarise(tmp_path, "imbalance", [0, 1], tuned=True).splitlines()
     assert table[0].startswith("| imbalance | UF1 | UAR | recall, 2 smallest classes | AU F1 | AU F1, validation thresholds |")
     rows = {line.split(" | ")[0].strip("| "): line for line in table[2:]}
@@ -45,28 +68,57 @@ def test_the_table_pools_seeds_and_reads_the_two_smallest_classes(tmp_path):
 
 def test_the_environments_of_a_table_are_counted_and_a_mix_is_flagged(tmp_path):
     recalls = {"happiness": 0.9, "anger": 0.0, "contempt": 0.0}
-    here = {"torch": "2.15.0+cu132", "cpu": "AMD EPYC", "device": "cpu", "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52}}
+    here = {
+        "torch": "2.15.0+cu132",
+        "cpu": "AMD EPYC",
+        "device": "cpu",
+        "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52},
+    }
     write_run(tmp_path, "ce", 0, uf1=0.26, recalls=recalls, au_f1=0.2, au_f1_tuned=None, environment=here)
     write_run(tmp_path, "cb", 0, uf1=0.22, recalls=recalls, au_f1=0.2, au_f1_tuned=None, environment=here)
     assert ablate.environments(tmp_path, "imbalance", [0]) == "2 run(s): torch 2.15.0+cu132, AMD EPYC, data 931c30f8cd35"
-    write_run(tmp_path, "ce", 1, uf1=0.26, recalls=recalls, au_f1=0.2, au_f1_tuned=None, environment={**here, "torch": "2.14.1+cu130"})
-    write_run(tmp_path, "cb", 1, uf1=0.26, recalls=recalls, au_f1=0.2, au_f1_tuned=None)  # written before environments were recorded
+    write_run(
+        tmp_path, "ce", 1, uf1=0.26, recalls=recalls, au_f1=0.2, au_f1_tuned=None, environment={**here, "torch": "2.14.1+cu130"}
+    )
+    write_run(
+        tmp_path, "cb", 1, uf1=0.26, recalls=recalls, au_f1=0.2, au_f1_tuned=None
+    )  # written before environments were recorded
     lines = ablate.environments(tmp_path, "imbalance", [0, 1]).splitlines()
     assert lines[0].startswith("warning: the runs of this table trained in more than one environment")
-    assert sorted(lines[1:]) == ["1 run(s): not recorded (runs before 2026-11-28)", "1 run(s): torch 2.14.1+cu130, AMD EPYC, data 931c30f8cd35",
-                                 "2 run(s): torch 2.15.0+cu132, AMD EPYC, data 931c30f8cd35"]  # fmt: skip
+    assert sorted(lines[1:]) == [
+        "1 run(s): not recorded (runs before 2026-11-28)",
+        "1 run(s): torch 2.14.1+cu130, AMD EPYC, data 931c30f8cd35",
+        "2 run(s): torch 2.15.0+cu132, AMD EPYC, data 931c30f8cd35",
+    ]
     # since the SIMD level is recorded it is part of the environment: another level rounds differently
-    assert ablate.environment_key({"environment": {**here, "cpu_capability": "AVX2"}}) == "torch 2.15.0+cu132, AMD EPYC (AVX2), data 931c30f8cd35"
+    assert (
+        ablate.environment_key({"environment": {**here, "cpu_capability": "AVX2"}})
+        == "torch 2.15.0+cu132, AMD EPYC (AVX2), data 931c30f8cd35"
+    )
 
 
 def test_paired_differences_are_taken_seed_by_seed_and_a_pair_across_environments_is_starred(tmp_path):
-    here = {"torch": "2.15.0+cu132", "cpu": "AMD EPYC", "device": "cpu", "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52}}
+    here = {
+        "torch": "2.15.0+cu132",
+        "cpu": "AMD EPYC",
+        "device": "cpu",
+        "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52},
+    }
     none = {"happiness": 0.9, "anger": 0.0, "contempt": 0.0}
     some = {"happiness": 0.8, "anger": 0.2, "contempt": 0.1}  # minority recall 15
     write_run(tmp_path, "ce", 0, uf1=0.28, recalls=none, au_f1=0.2, au_f1_tuned=None, environment=here)
     write_run(tmp_path, "ce", 1, uf1=0.25, recalls=none, au_f1=0.2, au_f1_tuned=None, environment=here)
     write_run(tmp_path, "cri + phased", 0, uf1=0.32, recalls=some, au_f1=0.2, au_f1_tuned=None, environment=here)
-    write_run(tmp_path, "cri + phased", 1, uf1=0.24, recalls=some, au_f1=0.2, au_f1_tuned=None, environment={**here, "cpu": "Intel Xeon"})
+    write_run(
+        tmp_path,
+        "cri + phased",
+        1,
+        uf1=0.24,
+        recalls=some,
+        au_f1=0.2,
+        au_f1_tuned=None,
+        environment={**here, "cpu": "Intel Xeon"},
+    )
     write_run(tmp_path, "cb", 1, uf1=0.27, recalls=none, au_f1=0.2, au_f1_tuned=None, environment=here)  # seed 0 not finished
     lines = ablate.paired(tmp_path, "imbalance", [0, 1, 2], "ce").splitlines()
     assert lines[0] == "| imbalance, minus ce (UF1 / minority recall) | seed 0 | seed 1 | seed 2 | mean ± std | ahead in UF1 |"
@@ -81,7 +133,12 @@ def test_paired_differences_are_taken_seed_by_seed_and_a_pair_across_environment
 
 
 def test_the_record_keeps_runs_of_several_environments_and_pools_them_by_draw(tmp_path):
-    here = {"torch": "2.15.0+cu132", "cpu": "AMD EPYC", "device": "cpu", "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52}}
+    here = {
+        "torch": "2.15.0+cu132",
+        "cpu": "AMD EPYC",
+        "device": "cpu",
+        "data": {"synthetic_set_sha256": "931c30f8cd35" + "0" * 52},
+    }
     none = {"happiness": 0.9, "anger": 0.0, "contempt": 0.0}
     some = {"happiness": 0.8, "anger": 0.2, "contempt": 0.1}  # minority recall 15
     first, second, record = tmp_path / "first", tmp_path / "second", tmp_path / "evidence" / "imbalance.csv"

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("data"), n_subjects=4, clips_per_subject=2, size=48, clip_seconds=0.2, seed=2, workers=1)
+    return generate(
+        tmp_path_factory.mktemp("data"), n_subjects=4, clips_per_subject=2, size=48, clip_seconds=0.2, seed=2, workers=1
+    )
 
 
 def run(*args: str, cwd: Path, python: str = sys.executable) -> subprocess.CompletedProcess:
@@ -28,9 +30,15 @@ def run(*args: str, cwd: Path, python: str = sys.executable) -> subprocess.Compl
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["model=nope"], "mer-train: error: In 'train': Could not find 'model/nope'; valid choices for model: mvit_s, mvit_v2_s, "),
+        (
+            ["model=nope"],
+            "mer-train: error: In 'train': Could not find 'model/nope'; valid choices for model: mvit_s, mvit_v2_s, ",
+        ),
         (["model.backbone=nope"], "mer-train: error: unknown backbone 'nope'; valid choices: mvit_s, mvit_v2_s, r2plus1d"),
-        (["data.representation=optical"], "mer-train: error: unknown input representation 'optical'; valid choices: frames, diff, flow, flow_strain"),
+        (
+            ["data.representation=optical"],
+            "mer-train: error: unknown input representation 'optical'; valid choices: frames, diff, flow, flow_strain",
+        ),
         (["trainer.epochs=2", "data.synthetic.amplitud=2"], "mer-train: error: Could not override 'data.synthetic.amplitud'."),
     ],
 )
@@ -53,7 +61,9 @@ def test_every_generator_setting_is_a_training_override_and_help_names_the_progr
     help_text = run("mer.score", "--help", cwd=tmp_path).stdout
     assert help_text.startswith("mer-score: spot and recognise micro-expressions")
     assert "data: base, casme2" in help_text and "checkpoint=RUN/best.pt" in help_text
-    assert "  threshold: 6.0\n" in run("mer.score", "--cfg", "job", "spotting.threshold=6", cwd=tmp_path).stdout  # as docs/scoring.md writes it
+    assert (
+        "  threshold: 6.0\n" in run("mer.score", "--cfg", "job", "spotting.threshold=6", cwd=tmp_path).stdout
+    )  # as docs/scoring.md writes it
 
 
 @pytest.mark.slow
@@ -61,19 +71,30 @@ def test_the_wheel_ships_its_configs_and_its_commands_run_from_anywhere(tmp_path
     """pip install of the built wheel (not editable) into a fresh environment: the commands find
     their configs through the package. The fresh environment borrows this one's dependencies."""
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(dist)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(dist)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = dist.glob("mer-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True
+    ).stdout.strip()
     # this environment's packages, after the fresh one's own (its mer is the wheel's)
     Path(site, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    located = subprocess.run([python, "-c", "import mer; print(mer.__file__)"], cwd=elsewhere, capture_output=True, text=True).stdout
+    located = subprocess.run(
+        [python, "-c", "import mer; print(mer.__file__)"], cwd=elsewhere, capture_output=True, text=True
+    ).stdout
     assert located.startswith(site), located
     job = run("mer.train", "--cfg", "job", cwd=elsewhere, python=python)
     assert job.returncode == 0, job.stderr[-2000:]

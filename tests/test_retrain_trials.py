@@ -20,7 +20,9 @@ retrain_trials = load_tool("retrain_trials")
 @pytest.fixture(scope="module")
 def search_dir(tiny_set, tmp_path_factory):  # noqa: F811
     folder = tmp_path_factory.mktemp("search")
-    done = subprocess.run(tune_command(tiny_set, folder, 2), env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True)
+    done = subprocess.run(
+        tune_command(tiny_set, folder, 2), env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return folder
 
@@ -72,8 +74,9 @@ def test_searches_on_different_splits_are_refused_before_any_training(search_dir
 
     monkeypatch.setattr(retrain_trials, "train_run", no_training)
     assert retrain_trials.main([str(search_dir), str(other), "--seeds", "5", "--out", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err.strip() == (f"error: {other}: its split differs from {search_dir}'s; "
-                                                "compare trials of searches on the same data and split")  # fmt: skip
+    assert capsys.readouterr().err.strip() == (
+        f"error: {other}: its split differs from {search_dir}'s; compare trials of searches on the same data and split"
+    )
 
 
 def test_defaults_changed_since_the_search_are_pinned_or_refused(search_dir, tmp_path, monkeypatch, capsys):
@@ -103,7 +106,9 @@ def test_defaults_changed_since_the_search_are_pinned_or_refused(search_dir, tmp
     seen.clear()
     assert retrain_trials.main([str(older), "--seeds", "4", "--out", str(tmp_path / "out2")]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith(f"error: {older}: the defaults changed since this search (trainer.lr: 0.123 -> ") and "\n" not in error
+    assert (
+        error.startswith(f"error: {older}: the defaults changed since this search (trainer.lr: 0.123 -> ") and "\n" not in error
+    )
     assert seen == [] and not (tmp_path / "out2" / "results.json").exists()
 
 

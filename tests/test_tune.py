@@ -27,14 +27,22 @@ CONFIGS = Path(__file__).resolve().parents[1] / "mer" / "configs"
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory) -> Path:
-    return generate(tmp_path_factory.mktemp("synthetic"), n_subjects=8, clips_per_subject=4, size=64, clip_seconds=0.3, seed=2, workers=2)
+    return generate(
+        tmp_path_factory.mktemp("synthetic"), n_subjects=8, clips_per_subject=4, size=64, clip_seconds=0.3, seed=2, workers=2
+    )
 
 
 def base(annotations: Path, *extra: str) -> list[str]:
     return [
-        "data=dfme", f"data.annotations={annotations}", "data.crop_size=64", "trainer.epochs=2", "trainer.num_workers=0",
-        "trainer.progress=false", "trainer.precise_bn_batches=2", *extra,
-    ]  # fmt: skip
+        "data=dfme",
+        f"data.annotations={annotations}",
+        "data.crop_size=64",
+        "trainer.epochs=2",
+        "trainer.num_workers=0",
+        "trainer.progress=false",
+        "trainer.precise_bn_batches=2",
+        *extra,
+    ]
 
 
 def run_search(annotations: Path, search_dir: Path, *extra: str, n_trials: int = 3, edit=None) -> dict:
@@ -61,7 +69,9 @@ def test_every_search_key_on_the_command_line_stays_out_of_the_trials():
 @pytest.mark.parametrize(("factor", "pruned"), [(None, True), (3, True), (2, False)])
 def test_halving_keeps_the_best_share_of_a_rung_set_by_its_reduction_factor(factor, pruned):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("tune", overrides=["pruner.name=halving", "pruner.warmup_epochs=2", f"pruner.reduction_factor={factor or 'null'}"])
+        cfg = compose(
+            "tune", overrides=["pruner.name=halving", "pruner.warmup_epochs=2", f"pruner.reduction_factor={factor or 'null'}"]
+        )
     study = optuna.create_study(direction="maximize", pruner=tune_module.make_pruner(cfg))
     for value in (0.1, 0.2, 0.3):  # three trials have passed the rung at step 2
         trial = study.ask()
@@ -98,7 +108,9 @@ def test_conditional_parameters_exist_only_with_their_sampler():
     for params in seen["apex_window"]:
         assert "clip_sampler.stride" in params and "clip_sampler.rise_share" not in params
     assert tune_module.as_overrides({"clip_sampler.num_frames": 8, "clip_sampler": "uniform"}) == [
-        "clip_sampler=uniform", "clip_sampler.num_frames=8"]  # fmt: skip
+        "clip_sampler=uniform",
+        "clip_sampler.num_frames=8",
+    ]
 
 
 def test_search_writes_reports_and_never_shows_test_subjects_to_a_trial(tiny_set, tmp_path, monkeypatch):
@@ -208,8 +220,18 @@ def test_a_study_refuses_other_settings_or_test_subjects_and_a_finished_one_runs
 
 
 def tune_command(annotations: Path, search_dir: Path, n_trials: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "mer.tune", *base(annotations), f"n_trials={n_trials}", "final_test=false",
-            "pruner.name=none", "sampler_startup_trials=2", f"hydra.run.dir={search_dir}", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "mer.tune",
+        *base(annotations),
+        f"n_trials={n_trials}",
+        "final_test=false",
+        "pruner.name=none",
+        "sampler_startup_trials=2",
+        f"hydra.run.dir={search_dir}",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -219,8 +241,16 @@ def test_two_workers_share_one_study_and_a_rerun_continues_it(tiny_set, tmp_path
     (tmp_path / "configs" / "experiment").mkdir(parents=True)
     (tmp_path / "configs" / "experiment" / "seed5.yaml").write_text("# @package _global_\nseed: 5\n")
     experiment = (f"hydra.searchpath=[file://{tmp_path / 'configs'}]", "+experiment=seed5")
-    workers = [subprocess.Popen(tune_command(tiny_set, tmp_path, 4, *experiment), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]  # fmt: skip
+    workers = [
+        subprocess.Popen(
+            tune_command(tiny_set, tmp_path, 4, *experiment),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for worker in workers:
         _, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err[-2000:]
@@ -231,7 +261,9 @@ def test_two_workers_share_one_study_and_a_rerun_continues_it(tiny_set, tmp_path
     first = {t.number: t.params for t in study.trials}
     seeds = [OmegaConf.load(path).seed for path in sorted((tmp_path / "trials").glob("*/config.yaml"))]
     assert len(seeds) == len(finished) and set(seeds) == {5}
-    done = subprocess.run(tune_command(tiny_set, tmp_path, len(finished) + 2, *experiment), env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        tune_command(tiny_set, tmp_path, len(finished) + 2, *experiment), env=env, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     again = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
     assert len(again.trials) == len(finished) + 2

@@ -130,7 +130,9 @@ def summarise(out: Path, study: str, seeds: list[int], *, tuned: bool = False) -
             continue
         # The spread of single folds' test UF1 (about 60 clips each) shows the noise of one split.
         extra = f" {cell(au_f1_tuned)} |" if tuned else ""
-        lines.append(f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(au_f1)} |{extra} {cell(folds)} | {len(uf1)} |")
+        lines.append(
+            f"| {condition} | {cell(uf1)} | {cell(uar)} | {cell(minority)} | {cell(au_f1)} |{extra} {cell(folds)} | {len(uf1)} |"
+        )
     return "\n".join(lines)
 
 
@@ -201,9 +203,17 @@ def export(out: Path, study: str, seeds: list[int], path: Path) -> int:
             m = load_run(out, study, condition, seed)
             if m is None:
                 continue
-            row = {"study": study, "condition": condition, "seed": str(seed), "environment": environment_key(m),
-                   "uf1": f"{m['uf1']:.4f}", "uar": f"{m['uar']:.4f}", "minority_recall": f"{minority_recall(m):.4f}",
-                   "au_f1": f"{m['au_f1']:.4f}" if "au_f1" in m else "", "source": f"tools/ablate.py --export, {run_dir(out, study, condition, seed)}"}  # fmt: skip
+            row = {
+                "study": study,
+                "condition": condition,
+                "seed": str(seed),
+                "environment": environment_key(m),
+                "uf1": f"{m['uf1']:.4f}",
+                "uar": f"{m['uar']:.4f}",
+                "minority_recall": f"{minority_recall(m):.4f}",
+                "au_f1": f"{m['au_f1']:.4f}" if "au_f1" in m else "",
+                "source": f"tools/ablate.py --export, {run_dir(out, study, condition, seed)}",
+            }
             rows[(study, condition, str(seed), row["environment"])] = row
             written += 1
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,8 +236,10 @@ def pooled(path: Path, study: str, reference: str) -> str:
     with path.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["study"] == study]
     runs = {(r["condition"], r["environment"], r["seed"]): r for r in rows}
-    lines = [f"| {study}, pooled over environments | draws | UF1 | recall, 2 smallest classes | minus {reference}: pairs | UF1 | minority recall | ahead in UF1 |",
-             "|---" * 8 + "|"]  # fmt: skip
+    lines = [
+        f"| {study}, pooled over environments | draws | UF1 | recall, 2 smallest classes | minus {reference}: pairs | UF1 | minority recall | ahead in UF1 |",
+        "|---" * 8 + "|",
+    ]
     for condition in STUDIES[study]:
         own = [r for r in rows if r["condition"] == condition]
         if not own:
@@ -268,7 +280,12 @@ def main() -> None:
     parser.add_argument("--tuned", action="store_true", help="add the AU F1 at per-AU thresholds chosen on validation")
     parser.add_argument("--paired", metavar="REF", help="add each condition minus REF, seed by seed")
     parser.add_argument("--export", type=Path, metavar="CSV", help="merge the finished runs' figures into this CSV record")
-    parser.add_argument("--pooled", type=Path, metavar="CSV", help="only print the runs of this CSV record pooled over environments (with --paired REF: minus REF)")
+    parser.add_argument(
+        "--pooled",
+        type=Path,
+        metavar="CSV",
+        help="only print the runs of this CSV record pooled over environments (with --paired REF: minus REF)",
+    )
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -291,8 +308,18 @@ def main() -> None:
                 target = run_dir(args.out, args.study, condition, seed)
                 if (target / "metrics.json").exists():
                     continue
-                command = [sys.executable, "-m", "mer.train", *COMMON, *overrides, *args.overrides, f"seed={seed}",
-                           f"cv.seed={seed}", f"hydra.run.dir={target}", "resume=true"]  # fmt: skip
+                command = [
+                    sys.executable,
+                    "-m",
+                    "mer.train",
+                    *COMMON,
+                    *overrides,
+                    *args.overrides,
+                    f"seed={seed}",
+                    f"cv.seed={seed}",
+                    f"hydra.run.dir={target}",
+                    "resume=true",
+                ]
                 if not any(target.glob("fold*/last.pt")):
                     command.remove("resume=true")
                 start = time.time()

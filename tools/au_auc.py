@@ -37,7 +37,9 @@ def run_auc(run_dir: Path) -> tuple[list[int], dict]:
     table = pd.read_csv(run_dir / "predictions.csv")
     missing = sorted(set(table["clip"].astype(str)) - set(truth))
     if missing:
-        raise SystemExit(f"{run_dir / 'predictions.csv'}: {len(missing)} clips not in the data set's annotations, e.g. {missing[0]}")
+        raise SystemExit(
+            f"{run_dir / 'predictions.csv'}: {len(missing)} clips not in the data set's annotations, e.g. {missing[0]}"
+        )
     if f"p_AU{aus[0]:02d}" not in table.columns:
         raise SystemExit(f"{run_dir / 'predictions.csv'}: no AU probabilities (a model without the AU head?)")
     y_true = np.array([[au in truth[str(c)] for au in aus] for c in table["clip"]], dtype=float)
@@ -54,8 +56,8 @@ def fold_thresholds(run_dir: Path, fold_dir: Path, saved: dict, cache: dict) -> 
     import torch
 
     from mer.data.build import build_clip_dataset, build_folds
-    from mer.models.checkpoint import load_model
     from mer.engine.experiment import validation_au_thresholds
+    from mer.models.checkpoint import load_model
 
     cfg = OmegaConf.load(run_dir / "config.yaml")
     if "records" not in cache:
@@ -64,7 +66,9 @@ def fold_thresholds(run_dir: Path, fold_dir: Path, saved: dict, cache: dict) -> 
     fold = cache["folds"][summary["fold"]]
     tested = set((saved.get("predictions") or {}).get("clip_ids", []))
     if tested != {cache["records"][i].clip_id for i in fold.test}:  # e.g. a search trial, trained on the search's own fold
-        raise SystemExit(f"{fold_dir}: its test clips are not those of the folds its config.yaml makes; cannot tell its validation clips")
+        raise SystemExit(
+            f"{fold_dir}: its test clips are not those of the folds its config.yaml makes; cannot tell its validation clips"
+        )
     if not (fold_dir / "best.pt").is_file():
         raise SystemExit(f"{fold_dir / 'best.pt'}: missing; the thresholds are chosen with the fold's best model")
     device = torch.device("cpu")
@@ -110,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
         shown = [au for au in aus if not args.aus or au in args.aus]
         if not lines:
             extra = " AU F1 at validation thresholds |" if args.tuned else ""
-            lines.append("| run | " + " | ".join(f"AU{au:02d}" for au in shown) + f" | mean AUC (all AUs) | AU F1 (all AUs) |{extra}")
+            lines.append(
+                "| run | " + " | ".join(f"AU{au:02d}" for au in shown) + f" | mean AUC (all AUs) | AU F1 (all AUs) |{extra}"
+            )
             lines.append("|---" * (len(shown) + 3 + args.tuned) + "|")
         auc = dict(zip(aus, m["per_au_auc"]))
         cells = ["-" if np.isnan(auc[au]) else f"{auc[au]:.2f}" for au in shown]

@@ -65,8 +65,7 @@ def main() -> None:
         fns["head motion (affine)"] = lambda p, flow=flow: remove_head_motion(flow, "affine")
         fns["strain"] = lambda p, flow=flow: optical_strain(flow)
         rows.append((size, ms_per_call(fns, resized, args.repeats)))
-    print(f"ms per call, mean over {len(pairs)} onset-apex pairs (median of {args.repeats}), "
-          f"OpenCV threads: {args.threads}")
+    print(f"ms per call, mean over {len(pairs)} onset-apex pairs (median of {args.repeats}), OpenCV threads: {args.threads}")
     names = list(rows[0][1])
     print("| size | " + " | ".join(names) + " | tvl1 / dis |")
     print("|---|" + "---|" * (len(names) + 1))

@@ -112,15 +112,15 @@ def main() -> None:
                 dataset = ClipDataset(records, sampler, backend=backend)
                 by_id = {r.clip_id: i for i, r in enumerate(records)}
 
-                def raw(r, backend=backend):
+                def raw(r, backend=backend, chosen=chosen):
                     with open_video(r.path, backend, expected_frames=r.n_frames) as source:
                         source.get_frames(chosen[r.clip_id])
 
                 measured = rates(
                     {
-                        "dataset": lambda r: dataset[by_id[r.clip_id]],
+                        "dataset": lambda r, dataset=dataset, by_id=by_id: dataset[by_id[r.clip_id]],
                         "raw": raw,
-                        "full": lambda r, b=backend: full_decode(r, b, chosen[r.clip_id]),
+                        "full": lambda r, b=backend, chosen=chosen: full_decode(r, b, chosen[r.clip_id]),
                     },
                     records,
                     repeats=args.repeats,
@@ -128,11 +128,15 @@ def main() -> None:
                 ds_rate, raw_rate, full_rate = measured["dataset"], measured["raw"], measured["full"]
                 rows.append((kind, backend, ds_rate, raw_rate, full_rate))
     print(f"clips of {args.size}x{args.size}, keyframe sampler, {args.num_frames} frames, {args.clips} clips per cell")
-    print(f"| clips | backend | Dataset clips/s | raw get_frames clips/s | full decode clips/s | keyframe / full | Dataset overhead |")
+    print(
+        "| clips | backend | Dataset clips/s | raw get_frames clips/s | full decode clips/s | keyframe / full | Dataset overhead |"
+    )
     print("|---|---|---|---|---|---|---|")
     for kind, backend, ds_rate, raw_rate, full_rate in rows:
         overhead = raw_rate / ds_rate - 1.0
-        print(f"| {kind} | {backend} | {ds_rate:.1f} | {raw_rate:.1f} | {full_rate:.2f} | {ds_rate / full_rate:.1f}x | {overhead:+.0%} |")
+        print(
+            f"| {kind} | {backend} | {ds_rate:.1f} | {raw_rate:.1f} | {full_rate:.2f} | {ds_rate / full_rate:.1f}x | {overhead:+.0%} |"
+        )
 
 
 if __name__ == "__main__":

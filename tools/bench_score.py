@@ -106,9 +106,19 @@ def ensure_checkpoint(cache: Path) -> Path:
     started = time.perf_counter()
     data = generate(run_dir / "data", n_subjects=6, clips_per_subject=3, size=FACE, clip_seconds=0.3, seed=4, workers=1)
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("train", overrides=["data=dfme", f"data.annotations={data}", "trainer.epochs=1", "trainer.max_steps_per_epoch=2",
-                                          "trainer.num_workers=0", "trainer.progress=false", "trainer.precise_bn_batches=0",
-                                          "evaluate_test=false"])  # fmt: skip
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=dfme",
+                f"data.annotations={data}",
+                "trainer.epochs=1",
+                "trainer.max_steps_per_epoch=2",
+                "trainer.num_workers=0",
+                "trainer.progress=false",
+                "trainer.precise_bn_batches=0",
+                "evaluate_test=false",
+            ],
+        )
     run(cfg, run_dir)
     print(f"trained {best} in {time.perf_counter() - started:.0f} s", flush=True)
     return best
@@ -157,8 +167,14 @@ def run_ours(checkpoint: Path, videos: list[Path], work: Path, poll: float) -> M
     listing = work / "videos.txt"
     listing.write_text("".join(f"{v}\n" for v in videos))
     stats = work / "ours_stats.json"
-    overrides = [f"checkpoint={checkpoint}", f"input={listing}", f"output={work / 'ours.csv'}", "progress=false",
-                 f"cache_dir={work / 'plan_cache'}", f"hydra.run.dir={work / 'hydra'}"]  # fmt: skip
+    overrides = [
+        f"checkpoint={checkpoint}",
+        f"input={listing}",
+        f"output={work / 'ours.csv'}",
+        "progress=false",
+        f"cache_dir={work / 'plan_cache'}",
+        f"hydra.run.dir={work / 'hydra'}",
+    ]
     cmd = [sys.executable, __file__, "--as-ours", str(stats), *overrides]
     seconds, tree, main, pss = measure(cmd, work / "ours.log", poll)
     counts = json.loads(stats.read_text())
@@ -229,7 +245,9 @@ def naive_window(model, fps: float) -> int:
     sampler = build_clip_sampler(model.config.clip_sampler)
     length = int(round(NAIVE_WINDOW_S * fps))
     onset = int(fps)  # room for the context before the onset
-    record = ClipRecord("", "window", "", onset, onset + length // 2, onset + length, "", 0, fps=fps, n_frames=onset + length + int(fps))
+    record = ClipRecord(
+        "", "window", "", onset, onset + length // 2, onset + length, "", 0, fps=fps, n_frames=onset + length + int(fps)
+    )
     indices = sampler(record, train=False)
     return indices[-1] - indices[0] + 1
 
@@ -238,9 +256,9 @@ def naive_entry(stats_path: str, checkpoint: str, output: str, videos: list[str]
     """The straightforward script: every frame decoded, detected and cropped; one model call per window."""
     import av
 
+    from mer.data.clip import ClipSpec, ClipTransform
     from mer.data.faces import FaceBox, FaceDetector, crop_face
     from mer.runtime import select_device
-    from mer.data.clip import ClipSpec, ClipTransform
     from mer.scoring.models import load_scoring_model
 
     device = select_device("auto")
@@ -271,7 +289,9 @@ def naive_entry(stats_path: str, checkpoint: str, output: str, videos: list[str]
                 clip = transform(np.stack([crops[i] for i in picks]))[None]  # (1, 3, T, S, S)
                 probs = model(clip)["emotion"][0]
                 calls += 1
-                writer.writerow([video, start, round(start / fps, 4), model.class_names[int(np.argmax(probs))], *np.round(probs, 6)])
+                writer.writerow(
+                    [video, start, round(start / fps, 4), model.class_names[int(np.argmax(probs))], *np.round(probs, 6)]
+                )
     Path(stats_path).write_text(json.dumps({"model_calls": calls, "clips": calls}))
 
 
@@ -289,21 +309,35 @@ def report(groups: list[Group], results: dict[str, dict[str, Measured]], checkpo
 
     model = load_scoring_model(checkpoint, select_device("cpu"))
     c, window = model.config, naive_window(model, FPS)
-    print(f"{c.model.backbone}, {c.data.crop_size} px, {c.clip_sampler.num_frames} frames; {CANVAS[0]}x{CANVAS[1]} {FPS} fps H.264; "
-          f"ours: batch_size 16, 2 spawned workers; naive: window {window} frames, stride {window // 2}, batch 1")  # fmt: skip
+    print(
+        f"{c.model.backbone}, {c.data.crop_size} px, {c.clip_sampler.num_frames} frames; {CANVAS[0]}x{CANVAS[1]} {FPS} fps H.264; "
+        f"ours: batch_size 16, 2 spawned workers; naive: window {window} frames, stride {window // 2}, batch 1"
+    )
     print()
-    print("| videos | ours s | naive s | ours videos/s | naive videos/s | speed-up | ours peak RSS (tree / main) | ours peak PSS | "
-          "naive peak RSS | ours clips / model calls | naive clips / model calls | ours spotting TP / FP / FN (F1) |")  # fmt: skip
+    print(
+        "| videos | ours s | naive s | ours videos/s | naive videos/s | speed-up | ours peak RSS (tree / main) | ours peak PSS | "
+        "naive peak RSS | ours clips / model calls | naive clips / model calls | ours spotting TP / FP / FN (F1) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for group in groups:
         ours, naive = results[group.name]["ours"], results[group.name].get("naive")
         label = f"{group.label} (memory check)" if group.name == "memory" else group.label
-        cells = [label, f"{ours.seconds:.0f}", f"{naive.seconds:.0f}" if naive else "not run",
-                 f"{group.count / ours.seconds:.3f}", f"{group.count / naive.seconds:.3f}" if naive else "-",
-                 f"{naive.seconds / ours.seconds:.1f}x" if naive else "-", f"{gb(ours.peak_tree)} / {gb(ours.peak_main)}",
-                 gb(ours.peak_pss), gb(naive.peak_tree) if naive else "-", f"{ours.clips} / {ours.model_calls}",
-                 f"{naive.clips} / {naive.model_calls}" if naive else "-",
-                 f"{ours.spotting['tp']} / {ours.spotting['fp']} / {ours.spotting['fn']} ({ours.spotting['f1']:.2f})" if ours.spotting else "-"]  # fmt: skip
+        cells = [
+            label,
+            f"{ours.seconds:.0f}",
+            f"{naive.seconds:.0f}" if naive else "not run",
+            f"{group.count / ours.seconds:.3f}",
+            f"{group.count / naive.seconds:.3f}" if naive else "-",
+            f"{naive.seconds / ours.seconds:.1f}x" if naive else "-",
+            f"{gb(ours.peak_tree)} / {gb(ours.peak_main)}",
+            gb(ours.peak_pss),
+            gb(naive.peak_tree) if naive else "-",
+            f"{ours.clips} / {ours.model_calls}",
+            f"{naive.clips} / {naive.model_calls}" if naive else "-",
+            f"{ours.spotting['tp']} / {ours.spotting['fp']} / {ours.spotting['fn']} ({ours.spotting['f1']:.2f})"
+            if ours.spotting
+            else "-",
+        ]
         print("| " + " | ".join(cells) + " |")
     print()
     for group in groups:
@@ -312,8 +346,10 @@ def report(groups: list[Group], results: dict[str, dict[str, Measured]], checkpo
             ratio = naive.seconds / ours.seconds
             print(f"{group.label}: speed-up {ratio:.1f}x, goal >= 3x {'met' if ratio >= 3 else 'MISSED'}")
         if group.name == "memory":
-            print(f"{group.label}: peak RSS {gb(ours.peak_tree)} summed over main + workers (main alone {gb(ours.peak_main)}, "
-                  f"PSS {gb(ours.peak_pss)}); goal <= 2.5 GB {'met' if ours.peak_tree <= 2.5e9 else 'MISSED'} by the RSS sum")  # fmt: skip
+            print(
+                f"{group.label}: peak RSS {gb(ours.peak_tree)} summed over main + workers (main alone {gb(ours.peak_main)}, "
+                f"PSS {gb(ours.peak_pss)}); goal <= 2.5 GB {'met' if ours.peak_tree <= 2.5e9 else 'MISSED'} by the RSS sum"
+            )
 
 
 def main() -> None:
@@ -327,7 +363,9 @@ def main() -> None:
     parser.add_argument("--short-seconds", type=float, default=30.0)
     parser.add_argument("--long-seconds", type=float, default=300.0)
     parser.add_argument("--memory-seconds", type=float, default=600.0, help="length of the memory-check video")
-    parser.add_argument("--memory-check", action=argparse.BooleanOptionalAction, default=True, help="score one long video, ours only")
+    parser.add_argument(
+        "--memory-check", action=argparse.BooleanOptionalAction, default=True, help="score one long video, ours only"
+    )
     parser.add_argument("--naive-memory", action="store_true", help="also run the naive loop on the memory-check video (slow)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: a tiny x3d_tiny trained once into the cache")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/mer_bench_score"))
@@ -351,12 +389,18 @@ def main() -> None:
                 run = run_ours if way == "ours" else run_naive
                 m = run(checkpoint, inputs[group.name], Path(tmp), args.poll)
             results[group.name][way] = m
-            print(f"{group.label:>12} {way:>5}: {m.seconds:7.1f} s, peak RSS {gb(m.peak_tree)} (main {gb(m.peak_main)}, "
-                  f"PSS {gb(m.peak_pss)}), {m.clips} clips in {m.model_calls} model calls", flush=True)  # fmt: skip
+            print(
+                f"{group.label:>12} {way:>5}: {m.seconds:7.1f} s, peak RSS {gb(m.peak_tree)} (main {gb(m.peak_main)}, "
+                f"PSS {gb(m.peak_pss)}), {m.clips} clips in {m.model_calls} model calls",
+                flush=True,
+            )
             if m.spotting:
                 sp = m.spotting
-                print(f"{'':>19} spotting: {sp['tp']} true / {sp['fp']} false candidates, {sp['fn']} events missed "
-                      f"(P {sp['precision']:.2f}, R {sp['recall']:.2f}, F1 {sp['f1']:.2f})", flush=True)  # fmt: skip
+                print(
+                    f"{'':>19} spotting: {sp['tp']} true / {sp['fp']} false candidates, {sp['fn']} events missed "
+                    f"(P {sp['precision']:.2f}, R {sp['recall']:.2f}, F1 {sp['f1']:.2f})",
+                    flush=True,
+                )
     print()
     report(groups + ([memory] if memory else []), results, checkpoint)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")

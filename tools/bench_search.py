@@ -64,12 +64,18 @@ BASELINES = {"keyframe (default)": [], "uniform": ["clip_sampler=uniform"]}
 def scale_overrides(args) -> list[str]:
     """The reduced scale: ``mer.train`` overrides shared by every search and every retraining."""
     return [
-        f"data.synthetic.n_subjects={args.subjects}", f"data.synthetic.clips_per_subject={args.clips}",
-        f"data.synthetic.size={args.size}", f"data.crop_size={args.size}", f"data.cache_dir={args.cache or args.out / 'cache'}",
-        f"trainer.epochs={args.epochs}", f"trainer.num_workers={args.num_workers}", "trainer.progress=false",
+        f"data.synthetic.n_subjects={args.subjects}",
+        f"data.synthetic.clips_per_subject={args.clips}",
+        f"data.synthetic.size={args.size}",
+        f"data.crop_size={args.size}",
+        f"data.cache_dir={args.cache or args.out / 'cache'}",
+        f"trainer.epochs={args.epochs}",
+        f"trainer.num_workers={args.num_workers}",
+        "trainer.progress=false",
         f"trainer.precise_bn_batches={args.precise_bn}",
-        "loss=ce", "schedule=none",  # the training docs/search.md's figures were measured with (the default until 2026-11-25)
-    ]  # fmt: skip
+        "loss=ce",
+        "schedule=none",  # the training docs/search.md's figures were measured with (the default until 2026-11-25)
+    ]
 
 
 def tune_command(args, search_dir: Path, *extra: str) -> list[str]:
@@ -100,12 +106,21 @@ def study_figures(search_dir: Path) -> dict:
 
 def launch(command: list[str], log: Path, threads: int, own_session: bool) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=CONFIGS.parent,
-                            start_new_session=own_session)  # fmt: skip
+    return subprocess.Popen(
+        command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=CONFIGS.parent, start_new_session=own_session
+    )
 
 
-def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: int = 1, prepare=None, own_session: bool = False,
-               fresh: bool = True) -> dict:  # fmt: skip
+def run_search(
+    args,
+    search_dir: Path,
+    *extra: str,
+    workers: int = 1,
+    threads: int = 1,
+    prepare=None,
+    own_session: bool = False,
+    fresh: bool = True,
+) -> dict:
     """Run ``workers`` processes of the same search at once (on a fresh folder, or continuing the study
     already in ``search_dir`` when not ``fresh``); wall times of this run and figures of the whole study."""
     if fresh:
@@ -114,8 +129,10 @@ def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: i
     if prepare is not None:
         prepare(search_dir)
     start_clock, start = time.time(), time.perf_counter()
-    processes = [launch(tune_command(args, search_dir, *extra), search_dir / f"worker{k}.log", threads, own_session)
-                 for k in range(workers)]  # fmt: skip
+    processes = [
+        launch(tune_command(args, search_dir, *extra), search_dir / f"worker{k}.log", threads, own_session)
+        for k in range(workers)
+    ]
     codes = [p.wait() for p in processes]
     wall = time.perf_counter() - start
     if any(codes):
@@ -132,8 +149,12 @@ def run_search(args, search_dir: Path, *extra: str, workers: int = 1, threads: i
 
 
 def stage_prune(args, results: dict) -> None:
-    common = [f"pruner.startup_trials={args.startup_trials}", f"pruner.warmup_epochs={args.warmup_epochs}",
-              f"pruner.reduction_factor={args.reduction_factor or 'null'}", f"sampler_startup_trials={args.tpe_startup}"]  # fmt: skip
+    common = [
+        f"pruner.startup_trials={args.startup_trials}",
+        f"pruner.warmup_epochs={args.warmup_epochs}",
+        f"pruner.reduction_factor={args.reduction_factor or 'null'}",
+        f"sampler_startup_trials={args.tpe_startup}",
+    ]
     for seed in args.seeds:
         row = results.setdefault("prune", {}).setdefault(str(seed), {})
         for name in ["none"] + args.pruners:
@@ -146,12 +167,24 @@ def stage_prune(args, results: dict) -> None:
                     shutil.copytree(args.continue_from / folder.name, folder)
                 before = study_figures(folder)["trials"]
             final = "true" if (seed == 0 and name == "median" and args.continue_from is None) else "false"
-            row[name] = run_search(args, folder, f"n_trials={args.trials}", f"sampler_seed={seed}", f"pruner.name={name}", *common,
-                                   f"final_test={final}", threads=args.threads, fresh=args.continue_from is None)  # fmt: skip
+            row[name] = run_search(
+                args,
+                folder,
+                f"n_trials={args.trials}",
+                f"sampler_seed={seed}",
+                f"pruner.name={name}",
+                *common,
+                f"final_test={final}",
+                threads=args.threads,
+                fresh=args.continue_from is None,
+            )
             fig = row[name]
             fig["continued_from_trials"] = before
-            print(f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
-                  f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
+                f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s",
+                flush=True,
+            )
             save(args, results)
 
 
@@ -185,12 +218,22 @@ def stage_parallel(args, results: dict) -> None:
     row = {"configurations": configurations}
     own = args.sessions == "own"
     for workers, threads in ((1, args.single_threads), (2, 1)):
-        fig = run_search(args, args.out / f"parallel_{args.sessions}_{workers}", *common, workers=workers, threads=threads,
-                         prepare=enqueue, own_session=own)  # fmt: skip
+        fig = run_search(
+            args,
+            args.out / f"parallel_{args.sessions}_{workers}",
+            *common,
+            workers=workers,
+            threads=threads,
+            prepare=enqueue,
+            own_session=own,
+        )
         fig["threads"] = threads
         row[str(workers)] = fig
-        print(f"{workers} worker(s) x {threads} thread(s): {fig['trials']} trials, {fig['trial_epochs']} trial-epochs, "
-              f"N-th trial at {fig['wall_to_n_s']:.0f} s, exit at {fig['wall_s']:.0f} s", flush=True)  # fmt: skip
+        print(
+            f"{workers} worker(s) x {threads} thread(s): {fig['trials']} trials, {fig['trial_epochs']} trial-epochs, "
+            f"N-th trial at {fig['wall_to_n_s']:.0f} s, exit at {fig['wall_s']:.0f} s",
+            flush=True,
+        )
     results[f"parallel_{args.sessions}"] = row
     save(args, results)
 
@@ -211,13 +254,19 @@ def stage_test(args, results: dict) -> None:
     study = optuna.load_study(study_name=STUDY, storage=default_storage_url(search_dir))
     configs = {"best of the search": summary["overrides"]} | BASELINES
     rows = {name: {"overrides": overrides, "seeds": {}} for name, overrides in configs.items()}
-    rows["best of the search"]["seeds"]["0"] = {"uf1": summary["test_uf1"], "uar": summary["test_uar"], "clips": summary["test_clips"]}
+    rows["best of the search"]["seeds"]["0"] = {
+        "uf1": summary["test_uf1"],
+        "uar": summary["test_uar"],
+        "clips": summary["test_clips"],
+    }
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         for seed in args.train_seeds:
             base = scale_overrides(args) + [f"seed={seed}"]
             cfg = compose("tune", overrides=base)
             search_records, fold, test_records = search_split(load_records(cfg.data), cfg)
-            assert sorted({r.subject for r in test_records}) == study.user_attrs["test_subjects"], "not the search's test subjects"
+            assert sorted({r.subject for r in test_records}) == study.user_attrs["test_subjects"], (
+                "not the search's test subjects"
+            )
             for name, overrides in configs.items():
                 if str(seed) in rows[name]["seeds"]:
                     continue
@@ -245,43 +294,64 @@ def fmt(value, spec=".3f") -> str:
 def print_tables(args, results: dict) -> None:
     if "prune" in results:
         pruners = [p for p in ("median", "halving", "hyperband") if any(p in row for row in results["prune"].values())]
-        print(f"\nPruning: {args.trials} trials x {args.epochs} epochs, each pruner (startup_trials {args.startup_trials}, "
-              f"warmup_epochs {args.warmup_epochs}) against none, same TPE seed")  # fmt: skip
-        print("| sampler seed | pruner | trial-epochs none | trial-epochs pruned | pruned / none | pruned trials | best val UF1 none | best val UF1 pruned | wall s none / pruned |")
+        print(
+            f"\nPruning: {args.trials} trials x {args.epochs} epochs, each pruner (startup_trials {args.startup_trials}, "
+            f"warmup_epochs {args.warmup_epochs}) against none, same TPE seed"
+        )
+        print(
+            "| sampler seed | pruner | trial-epochs none | trial-epochs pruned | pruned / none | pruned trials | best val UF1 none | best val UF1 pruned | wall s none / pruned |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         mean = lambda xs: statistics.mean(x for x in xs if x is not None)  # noqa: E731
         for name in pruners:
             rows = [(seed, row["none"], row[name]) for seed, row in results["prune"].items() if name in row and "none" in row]
             for seed, a, b in rows:
-                print(f"| {seed} | {name} | {a['trial_epochs']} | {b['trial_epochs']} | {b['trial_epochs'] / a['trial_epochs']:.0%} | "
-                      f"{b['pruned']} / {b['trials']} | {fmt(a['best_val_uf1'])} | {fmt(b['best_val_uf1'])} | {a['wall_s']:.0f} / {b['wall_s']:.0f} |")  # fmt: skip
-            print(f"| mean | {name} | {mean([a['trial_epochs'] for _, a, _ in rows]):.1f} | {mean([b['trial_epochs'] for _, _, b in rows]):.1f} | "
-                  f"{mean([b['trial_epochs'] / a['trial_epochs'] for _, a, b in rows]):.0%} | | {mean([a['best_val_uf1'] for _, a, _ in rows]):.3f} | "
-                  f"{mean([b['best_val_uf1'] for _, _, b in rows]):.3f} | |")  # fmt: skip
+                print(
+                    f"| {seed} | {name} | {a['trial_epochs']} | {b['trial_epochs']} | {b['trial_epochs'] / a['trial_epochs']:.0%} | "
+                    f"{b['pruned']} / {b['trials']} | {fmt(a['best_val_uf1'])} | {fmt(b['best_val_uf1'])} | {a['wall_s']:.0f} / {b['wall_s']:.0f} |"
+                )
+            print(
+                f"| mean | {name} | {mean([a['trial_epochs'] for _, a, _ in rows]):.1f} | {mean([b['trial_epochs'] for _, _, b in rows]):.1f} | "
+                f"{mean([b['trial_epochs'] / a['trial_epochs'] for _, a, b in rows]):.0%} | | {mean([a['best_val_uf1'] for _, a, _ in rows]):.3f} | "
+                f"{mean([b['best_val_uf1'] for _, _, b in rows]):.3f} | |"
+            )
     runs = [(s, results[f"parallel_{s}"]) for s in ("own", "shared") if f"parallel_{s}" in results]
     if runs:
-        print(f"\nParallel: the same {args.parallel_trials} enqueued configurations x {args.epochs} epochs, pruning off, one SQLite storage")
-        print("| workers' sessions | workers | torch threads each | trials run | trial-epochs | mean s / trial | s to N-th trial | s to exit | 2 / 1 workers (N-th trial, exit) |")
+        print(
+            f"\nParallel: the same {args.parallel_trials} enqueued configurations x {args.epochs} epochs, pruning off, one SQLite storage"
+        )
+        print(
+            "| workers' sessions | workers | torch threads each | trials run | trial-epochs | mean s / trial | s to N-th trial | s to exit | 2 / 1 workers (N-th trial, exit) |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for sessions, row in runs:
             one, two = row["1"], row["2"]
             for k, fig in (("1", one), ("2", two)):
                 ratio = f"{two['wall_to_n_s'] / one['wall_to_n_s']:.2f}, {two['wall_s'] / one['wall_s']:.2f}" if k == "2" else ""
-                print(f"| {sessions} | {k} | {fig['threads']} | {fig['trials']} | {fig['trial_epochs']} | {fmt(fig.get('mean_trial_s'), '.1f')} | "
-                      f"{fig['wall_to_n_s']:.0f} | {fig['wall_s']:.0f} | {ratio} |")  # fmt: skip
+                print(
+                    f"| {sessions} | {k} | {fig['threads']} | {fig['trials']} | {fig['trial_epochs']} | {fmt(fig.get('mean_trial_s'), '.1f')} | "
+                    f"{fig['wall_to_n_s']:.0f} | {fig['wall_s']:.0f} | {ratio} |"
+                )
     if "test" in results:
         rows = results["test"]["rows"]
         seeds = sorted({s for r in rows.values() for s in r["seeds"]}, key=int)
         clips = next(iter(next(iter(rows.values()))["seeds"].values()))["clips"]
         print(f"\nHeld-out test subjects {results['test']['test_subjects']} ({clips} clips), retrained on the search subjects")
-        print("| configuration | overrides | " + " | ".join(f"test UF1 seed {s}" for s in seeds) + " | mean test UF1 | mean test UAR |")
+        print(
+            "| configuration | overrides | "
+            + " | ".join(f"test UF1 seed {s}" for s in seeds)
+            + " | mean test UF1 | mean test UAR |"
+        )
         print("|---|---|" + "---|" * len(seeds) + "---|---|")
         for name, row in rows.items():
             uf1 = [row["seeds"].get(s, {}).get("uf1") for s in seeds]
             uar = [row["seeds"][s]["uar"] for s in seeds if s in row["seeds"]]
             got = [x for x in uf1 if x is not None]
-            print(f"| {name} | `{' '.join(row['overrides']) or '(none)'}` | " + " | ".join(fmt(x) for x in uf1)
-                  + f" | {fmt(statistics.mean(got) if got else None)} | {fmt(statistics.mean(uar) if uar else None)} |")  # fmt: skip
+            print(
+                f"| {name} | `{' '.join(row['overrides']) or '(none)'}` | "
+                + " | ".join(fmt(x) for x in uf1)
+                + f" | {fmt(statistics.mean(got) if got else None)} | {fmt(statistics.mean(uar) if uar else None)} |"
+            )
 
 
 def main() -> None:
@@ -298,19 +368,34 @@ def main() -> None:
     parser.add_argument("--pruners", nargs="+", default=["median", "halving"], choices=["median", "halving", "hyperband"])
     parser.add_argument("--startup-trials", type=int, default=3)
     parser.add_argument("--warmup-epochs", type=int, default=2)
-    parser.add_argument("--reduction-factor", type=int, default=None, help="pruner.reduction_factor of halving and hyperband (default: Optuna's)")
+    parser.add_argument(
+        "--reduction-factor", type=int, default=None, help="pruner.reduction_factor of halving and hyperband (default: Optuna's)"
+    )
     parser.add_argument("--tpe-startup", type=int, default=10, help="sampler_startup_trials: random trials before TPE models")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each pruning search and of the test retrainings")
     parser.add_argument("--num-workers", type=int, default=0, help="trainer.num_workers (data loader processes)")
-    parser.add_argument("--cache", type=Path, default=None, help="data.cache_dir; default --out/cache (e.g. ~/.cache/mer to reuse mer.train's set)")
-    parser.add_argument("--continue-from", type=Path, default=None,
-                        help="prune stage: copy each study of this earlier --out and continue it to --trials (wall time = "
-                             "the continuation's; no final retraining); e.g. 16 trials grown to 32")  # fmt: skip
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="data.cache_dir; default --out/cache (e.g. ~/.cache/mer to reuse mer.train's set)",
+    )
+    parser.add_argument(
+        "--continue-from",
+        type=Path,
+        default=None,
+        help="prune stage: copy each study of this earlier --out and continue it to --trials (wall time = "
+        "the continuation's; no final retraining); e.g. 16 trials grown to 32",
+    )
     parser.add_argument("--parallel-trials", type=int, default=6)
     parser.add_argument("--single-threads", type=int, default=1, help="torch threads of the single worker")
-    parser.add_argument("--sessions", choices=["own", "shared"], default="own",
-                        help="own: each worker in its own session, as if started from its own shell (Linux schedules "
-                             "CPU fairly between sessions, autogroup); shared: all in the benchmark's session")  # fmt: skip
+    parser.add_argument(
+        "--sessions",
+        choices=["own", "shared"],
+        default="own",
+        help="own: each worker in its own session, as if started from its own shell (Linux schedules "
+        "CPU fairly between sessions, autogroup); shared: all in the benchmark's session",
+    )
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1], help="training seeds of the held-out comparison")
     args = parser.parse_args()
     args.out = args.out.resolve()

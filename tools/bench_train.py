@@ -71,7 +71,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch} x 3 x {args.frames} x {args.size} x {args.size}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch} x 3 x {args.frames} x {args.size} x {args.size}"
+    )
     print("| backbone | parameters | s / step | clips / s |")
     print("|---|---|---|---|")
     tiny_step = None
@@ -85,8 +87,10 @@ def main() -> None:
     if tiny_step is None:
         return
     loader = loader_rate(args.batch, args.workers, batches=30)
-    print(f"\nx3d_tiny: loader ({args.workers} workers, keyframe, train transforms) {loader:.1f} clips/s; "
-          f"training step {tiny_step:.1f} clips/s; loader / step = {loader / tiny_step:.1f}x")  # fmt: skip
+    print(
+        f"\nx3d_tiny: loader ({args.workers} workers, keyframe, train transforms) {loader:.1f} clips/s; "
+        f"training step {tiny_step:.1f} clips/s; loader / step = {loader / tiny_step:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def grey(frame: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA)
 
 
-def load_features(annotations: Path, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[frozenset[int]]]:
+def load_features(
+    annotations: Path, side: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], list[frozenset[int]]]:
     """(difference features, onset features, labels, subjects, class names, AUs) for every clip."""
     records = read_annotations(annotations, format="dfme")
     diffs, onsets, labels, subjects, aus = [], [], [], [], []
@@ -59,7 +61,9 @@ def load_features(annotations: Path, side: int) -> tuple[np.ndarray, np.ndarray,
     return np.array(diffs), np.array(onsets), np.array(labels), np.array(subjects), classes, aus
 
 
-def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, folds: int, c: float, method: str = "predict") -> np.ndarray:
+def cross_validate(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, folds: int, c: float, method: str = "predict"
+) -> np.ndarray:
     """Out-of-fold outputs (``method`` of a class-balanced logistic regression); folds by ``groups`` (subjects) when given, else stratified."""
     splitter = GroupKFold(n_splits=folds) if groups is not None else StratifiedKFold(folds, shuffle=True, random_state=0)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
@@ -79,8 +83,15 @@ def au_pixel_change(au: str, size: int, amplitude: float, subjects: int = 3) -> 
 
     total = 0.0
     for subject in range(subjects):
-        frames = render_video(subject_layers(0, subject, size), [Event(2, 10, 20, au)], 24, 200.0, amplitude=amplitude,
-                              nuisance=Nuisance.none(), rng=np.random.default_rng(0)).astype(np.float32)  # fmt: skip
+        frames = render_video(
+            subject_layers(0, subject, size),
+            [Event(2, 10, 20, au)],
+            24,
+            200.0,
+            amplitude=amplitude,
+            nuisance=Nuisance.none(),
+            rng=np.random.default_rng(0),
+        ).astype(np.float32)
         total += float(np.abs(frames[10] - frames[0]).mean(axis=-1).sum())
     return total / subjects
 
@@ -106,7 +117,11 @@ def main() -> int:
 
         from mer.data.synthetic import SyntheticSettings
 
-        typed = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(SyntheticSettings), OmegaConf.from_dotlist([f"{k}={v}" for k, v in settings.items()])))
+        typed = OmegaConf.to_container(
+            OmegaConf.merge(
+                OmegaConf.structured(SyntheticSettings), OmegaConf.from_dotlist([f"{k}={v}" for k, v in settings.items()])
+            )
+        )
         annotations = ensure_dataset(**typed)
     else:
         annotations = args.annotations
@@ -118,7 +133,9 @@ def main() -> int:
     blind = scores(y, cross_validate(onsets, y, subjects, args.folds, args.c))
     # Identity: which subject is this neutral frame? (stratified folds: every subject in training)
     _, subject_ids = np.unique(subjects, return_inverse=True)
-    identity = float((cross_validate(onsets, subject_ids, None, min(args.folds, np.bincount(subject_ids).min()), args.c) == subject_ids).mean())
+    identity = float(
+        (cross_validate(onsets, subject_ids, None, min(args.folds, np.bincount(subject_ids).min()), args.c) == subject_ids).mean()
+    )
 
     per_class = f1_score(y, pred, average=None, labels=range(len(classes)))
     counts = np.bincount(y, minlength=len(classes))
@@ -137,7 +154,9 @@ def main() -> int:
             present = np.array([au in a for a in aus])
             if present.sum() >= 5:
                 auc = au_probe_auc(x, present, subjects, args.folds, args.c)
-                print(f"  AU{au}: AUC {auc:.2f} (n={int(present.sum())}), change {au_pixel_change(str(au), size, amplitude):,.0f}")
+                print(
+                    f"  AU{au}: AUC {auc:.2f} (n={int(present.sum())}), change {au_pixel_change(str(au), size, amplitude):,.0f}"
+                )
     print("settings: " + " ".join(f"{k}={v}" for k, v in meta["settings"].items()))
     return 0
 

@@ -55,14 +55,18 @@ def main(argv: list[str] | None = None) -> None:
         clips = sorted(p.relative_to(a) for p in a.rglob("*.mp4"))
         diffs = [np.abs(decode(a / c).astype(int) - decode(b / c).astype(int)) for c in clips]
         differing = sum(bool(d.any()) for d in diffs)
-        print(f"3. decoded pixels of two generations: {differing} of {len(clips)} clips differ; "
-              f"mean |diff| {np.mean([d.mean() for d in diffs]):.2f} grey levels, largest {max(int(d.max()) for d in diffs)}")  # fmt: skip
+        print(
+            f"3. decoded pixels of two generations: {differing} of {len(clips)} clips differ; "
+            f"mean |diff| {np.mean([d.mean() for d in diffs]):.2f} grey levels, largest {max(int(d.max()) for d in diffs)}"
+        )
 
         hashes = []
         for i in range(args.encodes):
             path = write_video(Path(tmp, f"enc{i}.mp4"), first, settings.fps, crf=settings.crf, options={"threads": "1"})
             hashes.append(hashlib.sha1(decode(path).tobytes()).hexdigest()[:10])
-        print(f"4. the same frames encoded {args.encodes} times in one process: {len(set(hashes))} distinct decoded results ({', '.join(hashes)})")
+        print(
+            f"4. the same frames encoded {args.encodes} times in one process: {len(set(hashes))} distinct decoded results ({', '.join(hashes)})"
+        )
 
 
 if __name__ == "__main__":

@@ -16,15 +16,22 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from mer.data.synthetic import LongVideoInfo, read_long_video_info, sidecar_path, write_long_video
-from mer.scoring.spotting import (MotionSpotter, SpottingConfig, evaluate_spotting, find_intervals, remove_baseline,
-                                  spotting_scores, threshold_level)  # fmt: skip
+from mer.scoring.spotting import (
+    MotionSpotter,
+    SpottingConfig,
+    evaluate_spotting,
+    find_intervals,
+    remove_baseline,
+    spotting_scores,
+    threshold_level,
+)
 
 CROP = 64  # px, the spotter's working size
 
@@ -88,14 +95,20 @@ def methods(config: SpottingConfig) -> dict[str, Callable[[float], object]]:
     return {
         "default": lambda fps: MotionSpotter(fps, config, CROP),
         "no baseline removal": lambda fps: MotionSpotter(fps, replace(config, baseline_s=0.0), CROP),
-        "whole face (no top blocks)": lambda fps: MotionSpotter(fps, replace(config, top_blocks=g * g, subtract_median_block=False), CROP),
+        "whole face (no top blocks)": lambda fps: MotionSpotter(
+            fps, replace(config, top_blocks=g * g, subtract_median_block=False), CROP
+        ),
         "no median-block subtraction": lambda fps: MotionSpotter(fps, replace(config, subtract_median_block=False), CROP),
-        f"mask_eyes={not config.mask_eyes}": lambda fps: MotionSpotter(fps, replace(config, mask_eyes=not config.mask_eyes), CROP),
+        f"mask_eyes={not config.mask_eyes}": lambda fps: MotionSpotter(
+            fps, replace(config, mask_eyes=not config.mask_eyes), CROP
+        ),
         "naive frame difference": lambda fps: FrameDifferenceSpotter(fps, config),
     }
 
 
-def run(specs: list[VideoSpec], cache: Path, config: SpottingConfig, *, keep_signal_of: int | None = None) -> tuple[list[dict], dict]:
+def run(
+    specs: list[VideoSpec], cache: Path, config: SpottingConfig, *, keep_signal_of: int | None = None
+) -> tuple[list[dict], dict]:
     """Rows (method, video, fps, tp, fp, fn) for every method on every video, and the default
     spotter's signal of video ``keep_signal_of`` (index into specs) for the plot."""
     rows, kept = [], {}
@@ -115,7 +128,10 @@ def run(specs: list[VideoSpec], cache: Path, config: SpottingConfig, *, keep_sig
             if name == "default" and n == keep_signal_of:
                 kept = dict(info=info, signal=spotter.signal, intervals=found, spec=spec)
         d = next(r for r in rows[::-1] if r["method"] == "default" and r["video"] == spec.name)
-        print(f"  {spec.name}: {info.n_frames} frames, {time.perf_counter() - started:.1f} s; default tp={d['tp']} fp={d['fp']} fn={d['fn']}", flush=True)
+        print(
+            f"  {spec.name}: {info.n_frames} frames, {time.perf_counter() - started:.1f} s; default tp={d['tp']} fp={d['fp']} fn={d['fn']}",
+            flush=True,
+        )
     return rows, kept
 
 
@@ -127,9 +143,13 @@ def table(rows: list[dict]) -> str:
     for name in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == name]
         total = spotting_scores(*(sum(r[k] for r in mine) for k in ("tp", "fp", "fn")))
-        per_fps = [spotting_scores(*(sum(r[k] for r in mine if r["fps"] == f) for k in ("tp", "fp", "fn")))["f1"] for f in fps_groups]
-        lines.append(f"| {name} | {total['tp']} | {total['fp']} | {total['fn']} | {total['precision']:.2f} | {total['recall']:.2f} | "
-                     f"{total['f1']:.2f} | " + " | ".join(f"{v:.2f}" for v in per_fps) + " |")  # fmt: skip
+        per_fps = [
+            spotting_scores(*(sum(r[k] for r in mine if r["fps"] == f) for k in ("tp", "fp", "fn")))["f1"] for f in fps_groups
+        ]
+        lines.append(
+            f"| {name} | {total['tp']} | {total['fp']} | {total['fn']} | {total['precision']:.2f} | {total['recall']:.2f} | "
+            f"{total['f1']:.2f} | " + " | ".join(f"{v:.2f}" for v in per_fps) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -150,13 +170,32 @@ def plot_signal(kept: dict, config: SpottingConfig, out: Path, *, seconds: float
     for e in info.events:
         if e.onset < end:
             ax.axvspan(e.onset / fps, (e.offset + 1) / fps, color="tab:green", alpha=0.3, lw=0)
-            ax.text(e.apex / fps, 1.0, e.emotion, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7, color="tab:green")
+            ax.text(
+                e.apex / fps,
+                1.0,
+                e.emotion,
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="tab:green",
+            )
     truth = [(e.onset, e.offset) for e in info.events]
     for iv in kept["intervals"]:
         if iv.onset < end:
             hit = evaluate_spotting([iv], truth)["tp"] == 1
-            ax.add_patch(plt.Rectangle((iv.onset / fps, 0.0), iv.n_frames / fps, 0.07, transform=ax.get_xaxis_transform(),
-                                       color="tab:red", fill=hit, hatch=None if hit else "////", lw=0.8))  # fmt: skip
+            ax.add_patch(
+                plt.Rectangle(
+                    (iv.onset / fps, 0.0),
+                    iv.n_frames / fps,
+                    0.07,
+                    transform=ax.get_xaxis_transform(),
+                    color="tab:red",
+                    fill=hit,
+                    hatch=None if hit else "////",
+                    lw=0.8,
+                )
+            )
     for first, last in info.blinks:
         if first < end:
             ax.axvspan(first / fps, (last + 1) / fps, ymin=0.92, ymax=1.0, color="tab:orange", lw=0)
@@ -166,7 +205,10 @@ def plot_signal(kept: dict, config: SpottingConfig, out: Path, *, seconds: float
     ax.set_ylim(min(contrast[:end].min(), -0.1 * level) * 1.1, None)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("motion - sliding median (grey levels)")
-    ax.set_title(f"{kept['spec'].name}: green = true MEs, orange = blinks, red bars = spotted (hatched: false), dashed = threshold", fontsize=9)
+    ax.set_title(
+        f"{kept['spec'].name}: green = true MEs, orange = blinks, red bars = spotted (hatched: false), dashed = threshold",
+        fontsize=9,
+    )
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
@@ -190,7 +232,14 @@ def main() -> None:
     config = SpottingConfig()
     for item in args.set:
         key, value = item.split("=", 1)
-        config = replace(config, **{key: type(getattr(config, key))(value) if not isinstance(getattr(config, key), bool) else value.lower() in ("1", "true", "yes")})
+        config = replace(
+            config,
+            **{
+                key: type(getattr(config, key))(value)
+                if not isinstance(getattr(config, key), bool)
+                else value.lower() in ("1", "true", "yes")
+            },
+        )
     s = args.first_seed
     specs = [VideoSpec(s + i, 30.0, args.seconds30, args.events30) for i in range(args.videos30)]
     specs += [VideoSpec(s + args.videos30 + i, 200.0, args.seconds200, args.events200) for i in range(args.videos200)]

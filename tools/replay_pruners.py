@@ -37,10 +37,13 @@ from optuna.trial import FrozenTrial, TrialState
 from mer.tune import make_pruner
 
 DEFAULT_GRID = [
-    "median:5:3", "median:5:2", "median:3:2", "median:5:1",
+    "median:5:3",
+    "median:5:2",
+    "median:3:2",
+    "median:5:1",
     *(f"halving:-:{w}:{f}" for w in (1, 2, 3) for f in (2, 3, 4)),
     *(f"hyperband:-:{w}:{f}" for w in (1, 2, 3) for f in (3, 4)),
-]  # fmt: skip
+]
 
 
 def unpruned_trials(path: Path) -> list[FrozenTrial]:
@@ -60,11 +63,17 @@ def unpruned_trials(path: Path) -> list[FrozenTrial]:
 def pruner_from_spec(spec: str, epochs: int) -> optuna.pruners.BasePruner:
     """``name:startup_trials:warmup_epochs[:reduction_factor]`` through mer.tune's own make_pruner."""
     name, startup, warmup, *factor = spec.split(":")
-    cfg = OmegaConf.create({
-        "pruner": {"name": name, "startup_trials": 0 if startup == "-" else int(startup), "warmup_epochs": int(warmup),
-                   "reduction_factor": int(factor[0]) if factor and factor[0] != "-" else None},
-        "trainer": {"epochs": epochs},
-    })  # fmt: skip
+    cfg = OmegaConf.create(
+        {
+            "pruner": {
+                "name": name,
+                "startup_trials": 0 if startup == "-" else int(startup),
+                "warmup_epochs": int(warmup),
+                "reduction_factor": int(factor[0]) if factor and factor[0] != "-" else None,
+            },
+            "trainer": {"epochs": epochs},
+        }
+    )
     return make_pruner(cfg)
 
 
@@ -123,8 +132,15 @@ def main() -> None:
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
     # per study: its trials, the trial-epochs they spent unpruned, their best trial and the epochs of a trial
-    unpruned = [(trials, sum(len(t.intermediate_values) for t in trials), max(trials, key=lambda t: t.value),
-                 max(len(t.intermediate_values) for t in trials)) for trials in studies.values()]  # fmt: skip
+    unpruned = [
+        (
+            trials,
+            sum(len(t.intermediate_values) for t in trials),
+            max(trials, key=lambda t: t.value),
+            max(len(t.intermediate_values) for t in trials),
+        )
+        for trials in studies.values()
+    ]
     for smooth in args.smooth:
         if len(args.smooth) > 1 or smooth != "none":
             print(f"\nepoch values smoothed: {smooth}\n")
@@ -132,14 +148,20 @@ def main() -> None:
 
 
 def table(studies: dict[Path, list[FrozenTrial]], unpruned: list, specs: list[str], smooth: str) -> None:
-    print("| pruner | " + " | ".join(f"{p.parent.parent.name}/{p.parent.name} ({len(t)} trials)" for p, t in studies.items()) + " | mean |")
+    print(
+        "| pruner | "
+        + " | ".join(f"{p.parent.parent.name}/{p.parent.name} ({len(t)} trials)" for p, t in studies.items())
+        + " | mean |"
+    )
     print("|---" * (len(studies) + 2) + "|")
     for spec in specs:
         cells, shares = [], []
         for trials, full, best, epochs in unpruned:
             spent, kept = replay(trials, pruner_from_spec(spec, epochs), smooth)
             shares.append(spent / full)
-            mark = "=" if kept is not None and kept.number == best.number else f"! {(kept.value if kept else 0) - best.value:+.3f}"
+            mark = (
+                "=" if kept is not None and kept.number == best.number else f"! {(kept.value if kept else 0) - best.value:+.3f}"
+            )
             cells.append(f"{spent / full:.0%} {mark}")
         print(f"| {spec} | " + " | ".join(cells) + f" | {statistics.mean(shares):.0%} |")
 

@@ -61,8 +61,11 @@ def drift(saved, composed) -> list[str]:
     """Keys of the training config (``composed``) whose value differs from the search's ``saved`` one."""
     a = flat(OmegaConf.to_container(saved, resolve=True))
     b = flat(OmegaConf.to_container(composed, resolve=True))
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(b) | {k for k in a if k.split(".")[0] in composed})
-            if k.split(".")[0] not in ("seed", "resume") and a.get(k) != b.get(k)]  # fmt: skip
+    return [
+        f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
+        for k in sorted(set(b) | {k for k in a if k.split(".")[0] in composed})
+        if k.split(".")[0] not in ("seed", "resume") and a.get(k) != b.get(k)
+    ]
 
 
 class Search:
@@ -110,12 +113,16 @@ def retrain(searches: list[Search], seeds: list[int], out: Path) -> dict[str, di
             cfg = compose(config_name="train", overrides=search.base)  # the data and cv settings the split is made of
             changed = drift(search.saved, cfg)
             if changed:
-                raise ValueError(f"{search.dir}: the defaults changed since this search ({'; '.join(changed[:3])}); "
-                                 "its trials cannot be retrained as they were")  # fmt: skip
+                raise ValueError(
+                    f"{search.dir}: the defaults changed since this search ({'; '.join(changed[:3])}); "
+                    "its trials cannot be retrained as they were"
+                )
             records, fold, _ = search_split(load_records(cfg.data), cfg)
             splits.append((records, fold))
             if ([r.path for r in records], fold) != ([r.path for r in splits[0][0]], splits[0][1]):
-                raise ValueError(f"{search.dir}: its split differs from {searches[0].dir}'s; compare trials of searches on the same data and split")
+                raise ValueError(
+                    f"{search.dir}: its split differs from {searches[0].dir}'s; compare trials of searches on the same data and split"
+                )
         for search, (records, fold) in zip(searches, splits):
             for seed in seeds:
                 label = f"{search.label}:{seed}"
@@ -130,17 +137,31 @@ def retrain(searches: list[Search], seeds: list[int], out: Path) -> dict[str, di
 
 def report(searches: list[Search], values: dict[str, dict[int, float]]) -> str:
     seeds = sorted(next(iter(values.values())))
-    lines = ["| trial | search value | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std | paired difference from the first ± s.e. |",
-             "|---" * (len(seeds) + 4) + "|"]  # fmt: skip
+    lines = [
+        "| trial | search value | "
+        + " | ".join(f"seed {s}" for s in seeds)
+        + " | mean ± std | paired difference from the first ± s.e. |",
+        "|---" * (len(seeds) + 4) + "|",
+    ]
     first = values[searches[0].label]
     for search in searches:
         row = values[search.label]
         mean = f"{statistics.fmean(row.values()):.3f}" + (f" ± {statistics.stdev(row.values()):.3f}" if len(row) > 1 else "")
         diffs = [row[s] - first[s] for s in seeds]
-        paired = "-" if search is searches[0] else (
-            f"{statistics.fmean(diffs):+.3f} ± {statistics.stdev(diffs) / len(diffs) ** 0.5:.3f}" if len(diffs) > 1 else f"{diffs[0]:+.3f}")
-        lines.append(f"| {search.label} | {search.trial.value:.3f} | " + " | ".join(f"{row[s]:.3f}" for s in seeds)
-                     + f" | {mean} | {paired} |")  # fmt: skip
+        paired = (
+            "-"
+            if search is searches[0]
+            else (
+                f"{statistics.fmean(diffs):+.3f} ± {statistics.stdev(diffs) / len(diffs) ** 0.5:.3f}"
+                if len(diffs) > 1
+                else f"{diffs[0]:+.3f}"
+            )
+        )
+        lines.append(
+            f"| {search.label} | {search.trial.value:.3f} | "
+            + " | ".join(f"{row[s]:.3f}" for s in seeds)
+            + f" | {mean} | {paired} |"
+        )
     return "\n".join(lines)
 
 

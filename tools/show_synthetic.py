@@ -25,7 +25,17 @@ import numpy as np  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from mer.data.labels import dfme7  # noqa: E402
-from mer.data.synthetic import SUPPORTED_AUS, ClipTask, Event, Nuisance, SyntheticSettings, displacement_field, render_clip, render_video, subject_layers  # noqa: E402
+from mer.data.synthetic import (
+    SUPPORTED_AUS,
+    ClipTask,
+    Event,
+    Nuisance,
+    SyntheticSettings,
+    displacement_field,
+    render_clip,
+    render_video,
+    subject_layers,
+)  # noqa: E402
 
 
 def difference(apex: np.ndarray, onset: np.ndarray, gain: float) -> np.ndarray:
@@ -54,7 +64,9 @@ def au_gallery(out: Path, *, subject: int = 3, size: int = 160, amplitude: float
     ys, xs = np.mgrid[0:size:5, 0:size:5]
     fig, axes = plt.subplots(3, 6, figsize=(12, 6.6))
     for ax, au in zip(axes.ravel(), aus):
-        frames = render_video(layers, [Event(1, 4, 8, au)], 5, 200, amplitude=amplitude, nuisance=Nuisance.none(), rng=np.random.default_rng(0))
+        frames = render_video(
+            layers, [Event(1, 4, 8, au)], 5, 200, amplitude=amplitude, nuisance=Nuisance.none(), rng=np.random.default_rng(0)
+        )
         field = displacement_field(layers, au, amplitude=amplitude * size / 112)
         u, v = field[ys, xs, 0], field[ys, xs, 1]
         keep = np.hypot(u, v) > 0.15
@@ -63,7 +75,10 @@ def au_gallery(out: Path, *, subject: int = 3, size: int = 160, amplitude: float
         ax.set_title(f"AU {au}", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_xlim(size * 0.12, size * 0.88), ax.set_ylim(size * 0.92, size * 0.08)
-    fig.suptitle(f"action units at the apex, displacement x4 (amplitude {amplitude:g} px at 112 px; L = subject's left = image right)", fontsize=10)
+    fig.suptitle(
+        f"action units at the apex, displacement x4 (amplitude {amplitude:g} px at 112 px; L = subject's left = image right)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     save_small(fig, out, dpi=100)
 
@@ -74,7 +89,9 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, nargs="+", default=[0, 3, 6])
     parser.add_argument("--gain", type=float, default=10.0, help="amplification of the difference image")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "img" / "synthetic_grid.png")
-    parser.add_argument("--aus-out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "img" / "synthetic_aus.png")
+    parser.add_argument(
+        "--aus-out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "img" / "synthetic_aus.png"
+    )
     args = parser.parse_args()
 
     base = replace(SyntheticSettings(), au_keep=1.0, extra_au=0.0)
@@ -101,7 +118,10 @@ def main() -> int:
                     ax.set_xlabel(f"{(ann['apex'] - ann['onset']) * 1000 / settings.fps:.0f} ms to apex", fontsize=6)
             if k == 0:
                 axes[row, 0].set_ylabel(emotion, fontsize=8)
-    fig.suptitle(f"synthetic DFME-style clips ({settings.size} px, {settings.fps:g} fps, amplitude {settings.amplitude:g} px; difference x{args.gain:g})", fontsize=9)
+    fig.suptitle(
+        f"synthetic DFME-style clips ({settings.size} px, {settings.fps:g} fps, amplitude {settings.amplitude:g} px; difference x{args.gain:g})",
+        fontsize=9,
+    )
     fig.tight_layout(pad=0.3, h_pad=0.2, w_pad=0.1, rect=(0, 0, 1, 0.97))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_small(fig, args.out, dpi=110)

@@ -9,10 +9,13 @@ and their combinations such as ``AU4+L10`` or ``1+2+(5)``. Empty cells, ``/``, `
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-_TOKEN = re.compile(r"^(?P<open>\()?\s*(?:AU)?\s*(?P<side>[LRlr])?\s*(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-Ea-e])?\s*(?P<close>\))?$", re.IGNORECASE)
+_TOKEN = re.compile(
+    r"^(?P<open>\()?\s*(?:AU)?\s*(?P<side>[LRlr])?\s*(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-Ea-e])?\s*(?P<close>\))?$",
+    re.IGNORECASE,
+)
 _SPLIT = re.compile(r"[+,;\s]+")
 _EMPTY = {"", "/", "-", "none", "nan", "n/a", "na"}
 

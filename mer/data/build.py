@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from omegaconf import OmegaConf
 
+from mer.data.clip import ClipSpec, ClipTransform
 from mer.data.dataset import ClipDataset
 from mer.data.formats import Annotations, read_annotations
 from mer.data.labels import get_label_map
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler, build_sampler
 from mer.data.splits import Fold, make_folds
-from mer.data.clip import ClipSpec, ClipTransform
 
 
 def _plain(cfg) -> dict:
@@ -47,7 +47,10 @@ def data_provenance(data_cfg) -> dict:
     if not data_cfg.get("synthetic") and not data_cfg.get("annotations"):
         return {"annotations": None}  # records handed to the trainer directly (tests, benchmarks)
     path = annotation_path(data_cfg)
-    out = {"annotations": str(path), "annotations_sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None}
+    out = {
+        "annotations": str(path),
+        "annotations_sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None,
+    }
     try:  # a real data set's folder may hold a meta.json of its own
         meta = json.loads((path.parent / "meta.json").read_text())
     except (OSError, ValueError):
@@ -104,13 +107,24 @@ def build_clip_dataset(
 
         frame_transform = FaceCrop(spec.frame_side, margin=spec.face_margin)
     return ClipDataset(
-        records, build_clip_sampler(sampler_cfg), transform, train=train, au_list=tuple(data_cfg.aus),
-        backend=data_cfg.get("backend", "decord"), frame_transform=frame_transform,
+        records,
+        build_clip_sampler(sampler_cfg),
+        transform,
+        train=train,
+        au_list=tuple(data_cfg.aus),
+        backend=data_cfg.get("backend", "decord"),
+        frame_transform=frame_transform,
         flow_cache=flow_cache(data_cfg) if spec.uses_flow else None,
-    )  # fmt: skip
+    )
 
 
 def build_folds(records: Sequence[ClipRecord], cv_cfg) -> list[Fold]:
     """The folds of a ``cv`` config (a run's ``config.yaml`` gives back the run's folds)."""
-    return make_folds(records, cv_cfg.protocol, folds=cv_cfg.folds or 5, test_size=cv_cfg.test_size or 0.25,
-                      val_fraction=cv_cfg.val_fraction, seed=cv_cfg.seed)  # fmt: skip
+    return make_folds(
+        records,
+        cv_cfg.protocol,
+        folds=cv_cfg.folds or 5,
+        test_size=cv_cfg.test_size or 0.25,
+        val_fraction=cv_cfg.val_fraction,
+        seed=cv_cfg.seed,
+    )

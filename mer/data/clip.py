@@ -33,8 +33,8 @@ an emotion does not change sides.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -113,7 +113,7 @@ class ClipSpec:
         return self.representation in FLOW_REPRESENTATIONS
 
     @classmethod
-    def from_config(cls, cfg) -> "ClipSpec":
+    def from_config(cls, cfg) -> ClipSpec:
         """From a run's config (its ``data`` and ``clip_sampler`` groups)."""
         data = cfg.data
         motion = _plain(data.get("motion")) or {}
@@ -129,7 +129,7 @@ class ClipSpec:
         )
 
     @classmethod
-    def from_dict(cls, spec: dict) -> "ClipSpec":
+    def from_dict(cls, spec: dict) -> ClipSpec:
         """From a checkpoint's ``input`` (a plain dict: checkpoints hold no classes)."""
         spec = dict(spec)
         motion = MotionSpec(**dict(spec.pop("motion", None) or {}))
@@ -201,7 +201,9 @@ class ClipTransform:
         if rotation:
             raise ValueError("data.augment.rotation is not supported: rotate the frames before mer, or set it to 0")
         if augment:
-            raise ValueError(f"unknown data.augment option(s) {sorted(augment)}; valid: enabled, crop_scale, flip, color_jitter, rotation")
+            raise ValueError(
+                f"unknown data.augment option(s) {sorted(augment)}; valid: enabled, crop_scale, flip, color_jitter, rotation"
+            )
         mean, std = NORMALISATION[spec.representation]
         self.mean = torch.tensor(mean).view(3, 1, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1, 1)

@@ -21,15 +21,15 @@ on the fall, 0 outside.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from mer.data.clip import compute_clip_flows
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler
-from mer.data.clip import ClipTransform, compute_clip_flows
 from mer.data.video import open_video
 
 # AUs modelled by default: those of the DFME emotion prototypes and the synthetic generator.

@@ -25,6 +25,7 @@ CASCADE = "haarcascade_frontalface_alt2.xml"
 # The square cropped around a detected face: its box widened by this factor (training and scoring alike).
 FACE_MARGIN = 1.6
 
+
 @dataclass(frozen=True)
 class FaceBox:
     """A face in frame pixels: top-left corner and size."""
@@ -38,19 +39,19 @@ class FaceBox:
     def centre(self) -> tuple[float, float]:
         return self.x + self.w / 2, self.y + self.h / 2
 
-    def square(self, margin: float = 1.0) -> "FaceBox":
+    def square(self, margin: float = 1.0) -> FaceBox:
         """The centred square of side max(w, h) * margin (a detector's box is the inner face)."""
         side = max(self.w, self.h) * margin
         cx, cy = self.centre
         return FaceBox(cx - side / 2, cy - side / 2, side, side)
 
-    def blend(self, other: "FaceBox", weight: float) -> "FaceBox":
+    def blend(self, other: FaceBox, weight: float) -> FaceBox:
         """(1 - weight) * self + weight * other, coordinate by coordinate."""
         a = np.array([self.x, self.y, self.w, self.h])
         b = np.array([other.x, other.y, other.w, other.h])
         return FaceBox(*((1 - weight) * a + weight * b).tolist())
 
-    def near(self, other: "FaceBox") -> bool:
+    def near(self, other: FaceBox) -> bool:
         """Centres within half a box width (the wider of the two) of each other."""
         (ax, ay), (bx, by) = self.centre, other.centre
         return max(abs(ax - bx), abs(ay - by)) <= 0.5 * max(self.w, other.w)
@@ -110,9 +111,15 @@ class FaceTracker:
     """
 
     def __init__(
-        self, detector: FaceDetector | None = None, *, every: int = 8, smoothing: float = 0.5, deadband: float = 0.1,
-        history: int = 5, start: FaceBox | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        detector: FaceDetector | None = None,
+        *,
+        every: int = 8,
+        smoothing: float = 0.5,
+        deadband: float = 0.1,
+        history: int = 5,
+        start: FaceBox | None = None,
+    ) -> None:
         self.detector = detector or FaceDetector()
         self.every, self.smoothing, self.deadband = max(1, int(every)), float(smoothing), float(deadband)
         self.box: FaceBox | None = start

@@ -13,16 +13,33 @@ from dataclasses import dataclass, field
 from mer.registry import Registry
 
 EMOTIONS = (
-    "happiness", "sadness", "anger", "contempt", "fear", "disgust", "surprise",
-    "repression", "tense", "others",
-)  # fmt: skip
+    "happiness",
+    "sadness",
+    "anger",
+    "contempt",
+    "fear",
+    "disgust",
+    "surprise",
+    "repression",
+    "tense",
+    "others",
+)
 
 _ALIASES = {
-    "happy": "happiness", "joy": "happiness", "positive": "happiness",
-    "sad": "sadness", "angry": "anger", "disgusted": "disgust", "fearful": "fear",
-    "afraid": "fear", "surprised": "surprise", "surprising": "surprise",
-    "other": "others", "repressed": "repression", "tension": "tense",
-}  # fmt: skip
+    "happy": "happiness",
+    "joy": "happiness",
+    "positive": "happiness",
+    "sad": "sadness",
+    "angry": "anger",
+    "disgusted": "disgust",
+    "fearful": "fear",
+    "afraid": "fear",
+    "surprised": "surprise",
+    "surprising": "surprise",
+    "other": "others",
+    "repressed": "repression",
+    "tension": "tense",
+}
 
 
 class UnknownEmotionError(ValueError):

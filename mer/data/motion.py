@@ -165,8 +165,15 @@ def tvl1(
         # skimage warps `frame` at x + flow(x) to match `reference` at x: our sign already. Its axes
         # are the array's, (rows, cols) = (v, u), and uint8 images are scaled to [0, 1].
         v, u = optical_flow_tvl1(
-            reference, frame, attachment=attachment, tightness=tightness, num_warp=int(num_warp),
-            num_iter=int(num_iter), tol=tol, prefilter=bool(prefilter), dtype=np.float32,
+            reference,
+            frame,
+            attachment=attachment,
+            tightness=tightness,
+            num_warp=int(num_warp),
+            num_iter=int(num_iter),
+            tol=tol,
+            prefilter=bool(prefilter),
+            dtype=np.float32,
         )
         return np.stack([u, v], axis=-1)  # (2, H, W) as (v, u) -> (H, W, 2) as (u, v)
 
@@ -183,9 +190,7 @@ def _flow_fn(method: str, options: dict) -> FlowFn:
     valid = list(inspect.signature(builder).parameters)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ValueError(
-            f"flow method {method!r} has no option {', '.join(unknown)}; valid options: {', '.join(valid)}"
-        )
+        raise ValueError(f"flow method {method!r} has no option {', '.join(unknown)}; valid options: {', '.join(valid)}")
     return FLOWS.build(method, **options)
 
 

@@ -51,7 +51,7 @@ class ClipRecord:
     def duration_s(self) -> float:
         return (self.offset - self.onset + 1) / self.fps
 
-    def replace(self, **changes) -> "ClipRecord":
+    def replace(self, **changes) -> ClipRecord:
         return replace(self, **changes)
 
 

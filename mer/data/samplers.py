@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from mer.data.records import ClipRecord
 from mer.registry import Registry
 
-SAMPLERS: Registry[Callable[..., "ClipSampler"]] = Registry("clip sampler")
+SAMPLERS: Registry[Callable[..., ClipSampler]] = Registry("clip sampler")
 
 _DURATION = re.compile(r"^\s*(?P<value>[-+]?\d*\.?\d+(?:e[-+]?\d+)?)\s*(?P<unit>ms|s|f|frames?)?\s*$", re.I)
 

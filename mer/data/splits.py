@@ -6,8 +6,8 @@ split here is by subject. Folds are lists of record positions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit, LeaveOneGroupOut, StratifiedGroupKFold
@@ -69,9 +69,14 @@ def carve_validation(
 
 
 def make_folds(
-    records: Sequence[ClipRecord], protocol: str = "holdout", *, folds: int = 5, test_size: float = 0.25,
-    val_fraction: float = 0.2, seed: int = 0,
-) -> list[Fold]:  # fmt: skip
+    records: Sequence[ClipRecord],
+    protocol: str = "holdout",
+    *,
+    folds: int = 5,
+    test_size: float = 0.25,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> list[Fold]:
     """Folds for ``protocol`` in {holdout, kfold, loso}, each with a validation part by subject."""
     if protocol == "holdout":
         outer = [subject_holdout(records, test_size=test_size, seed=seed)]

@@ -23,10 +23,11 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -463,7 +464,12 @@ def write_video(
 
 
 def write_frame_folder(
-    folder: str | os.PathLike, frames: np.ndarray | Sequence[np.ndarray], *, pattern: str = "img{}.jpg", start: int = 1, quality: int = 95
+    folder: str | os.PathLike,
+    frames: np.ndarray | Sequence[np.ndarray],
+    *,
+    pattern: str = "img{}.jpg",
+    start: int = 1,
+    quality: int = 95,
 ) -> Path:
     """Write RGB frames as numbered images (``img1.jpg``, ``img2.jpg``, ... by default)."""
     import cv2

@@ -15,16 +15,16 @@ import inspect
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mer import distributed as dist
-from mer.data.clip import ClipSpec
 from mer.data.build import build_clip_dataset, build_folds, class_names, data_provenance, load_records
+from mer.data.clip import ClipSpec
 from mer.data.dataset import au_vector
 from mer.data.splits import Fold
 from mer.engine.loader import make_loader
@@ -70,7 +70,9 @@ def build_losses(cfg: DictConfig, train_records, num_classes: int, au_list):
         pos_weight = smooth_pos_weights(np.stack([au_vector(r, au_list) for r in train_records]))
     elif cfg.loss.get("au_pos_weight", "none") != "none":
         raise ValueError(f"unknown loss.au_pos_weight {cfg.loss.au_pos_weight!r}; valid choices: none, smooth")
-    schedule = build_schedule(cfg.schedule.name, au_weight=cfg.loss.au_weight, **{k: v for k, v in cfg.schedule.items() if k != "name"})
+    schedule = build_schedule(
+        cfg.schedule.name, au_weight=cfg.loss.au_weight, **{k: v for k, v in cfg.schedule.items() if k != "name"}
+    )
     return emotion_loss, FrameAULoss(pos_weight), schedule, class_balanced_weights(counts, cfg.loss.get("beta", 0.9999))
 
 
@@ -89,7 +91,11 @@ def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, me
     seed = cfg.seed + fold.index
     seed_everything(seed)
     model = build_model(
-        cfg.model, num_classes=num_classes, num_aus=len(au_list), num_frames=cfg.clip_sampler.num_frames, crop_size=cfg.data.crop_size
+        cfg.model,
+        num_classes=num_classes,
+        num_aus=len(au_list),
+        num_frames=cfg.clip_sampler.num_frames,
+        crop_size=cfg.data.crop_size,
     )
     emotion_loss, au_loss, schedule, cb_weight = build_losses(cfg, train_records, num_classes, au_list)
     emotion_loss.to(device)
@@ -101,37 +107,73 @@ def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, me
         writer = SummaryWriter(str(fold_dir.parent / "tensorboard" / fold_dir.name))
         log.info(
             "fold %d: %d train / %d val / %d test clips, %s with %.2fM parameters on %s",
-            fold.index, len(fold.train), len(fold.val), len(fold.test), cfg.model.backbone, count_parameters(model) / 1e6, device,
-        )  # fmt: skip
+            fold.index,
+            len(fold.train),
+            len(fold.val),
+            len(fold.test),
+            cfg.model.backbone,
+            count_parameters(model) / 1e6,
+            device,
+        )
     callback = None if on_epoch is None else (lambda epoch, record: on_epoch(fold.index, epoch, record))
     try:  # a pruned or failed search trial leaves here by an exception: its writer must close too
         result = fit(
-            model, train_set, val_set, trainer=cfg.trainer, run_dir=fold_dir, emotion_loss=emotion_loss, au_loss=au_loss, schedule=schedule,
-            class_balanced_weight=cb_weight, meta=meta, device=device, seed=seed, resume=resume, writer=writer, on_epoch=callback,
-        )  # fmt: skip
+            model,
+            train_set,
+            val_set,
+            trainer=cfg.trainer,
+            run_dir=fold_dir,
+            emotion_loss=emotion_loss,
+            au_loss=au_loss,
+            schedule=schedule,
+            class_balanced_weight=cb_weight,
+            meta=meta,
+            device=device,
+            seed=seed,
+            resume=resume,
+            writer=writer,
+            on_epoch=callback,
+        )
     finally:
         if writer is not None:
             writer.close()
-    summary = {"fold": fold.index, "best_epoch": result.best_epoch, "val_uf1": result.best_val.get("val_uf1"),
-               "val_uar": result.best_val.get("val_uar"), "epochs_run": len(result.history)}  # fmt: skip
+    summary = {
+        "fold": fold.index,
+        "best_epoch": result.best_epoch,
+        "val_uf1": result.best_val.get("val_uf1"),
+        "val_uar": result.best_val.get("val_uar"),
+        "epochs_run": len(result.history),
+    }
     predictions = None
     if cfg.evaluate_test and fold.test:
         best = load_checkpoint(fold_dir / "best.pt", map_location=device)
         model.load_state_dict(best["model"])
         test_set = build_clip_dataset(pick(fold.test), cfg.data, cfg.clip_sampler, train=False)
-        loader = make_loader(test_set, batch_size=cfg.trainer.eval_batch_size, train=False, seed=seed,
-                             num_workers=cfg.trainer.num_workers, device=device)  # fmt: skip
+        loader = make_loader(
+            test_set,
+            batch_size=cfg.trainer.eval_batch_size,
+            train=False,
+            seed=seed,
+            num_workers=cfg.trainer.num_workers,
+            device=device,
+        )
         model.to(device)
         thresholds = best.get("au_thresholds")
-        if thresholds is None and cfg.model.get("au_head") is not False:  # a best.pt without thresholds: chosen now, on validation
+        if (
+            thresholds is None and cfg.model.get("au_head") is not False
+        ):  # a best.pt without thresholds: chosen now, on validation
             thresholds = validation_au_thresholds(model, val_set, cfg.trainer, device=device, seed=seed)
         predictions = predict(model, loader, device=device).with_au_thresholds(thresholds)
         test = predictions.metrics(num_classes)
-        summary.update({f"test_{k}": test[k] for k in ("uf1", "uar", "accuracy")}
-                       | {"test_au_f1": test.get("au_f1"), "test_au_f1_tuned": test.get("au_f1_tuned"), "au_thresholds": thresholds})  # fmt: skip
+        summary.update(
+            {f"test_{k}": test[k] for k in ("uf1", "uar", "accuracy")}
+            | {"test_au_f1": test.get("au_f1"), "test_au_f1_tuned": test.get("au_f1_tuned"), "au_thresholds": thresholds}
+        )
     if dist.is_main():
-        write_json(done, {"summary": summary, "history": result.history,
-                          "predictions": None if predictions is None else predictions.__dict__})  # fmt: skip
+        write_json(
+            done,
+            {"summary": summary, "history": result.history, "predictions": None if predictions is None else predictions.__dict__},
+        )
     dist.barrier()
     return predictions, summary, result.history
 
@@ -139,8 +181,14 @@ def run_fold(cfg: DictConfig, records, fold: Fold, fold_dir: Path, *, device, me
 def validation_au_thresholds(model, val_set, trainer_cfg, *, device, seed: int = 0) -> list[float] | None:
     """Per-AU decision thresholds chosen with ``model`` (its weights as they are) on the validation
     clips, as training chooses them at the best epoch; None for a model without AUs."""
-    loader = make_loader(val_set, batch_size=trainer_cfg.eval_batch_size, train=False, seed=seed,
-                         num_workers=trainer_cfg.num_workers, device=device)  # fmt: skip
+    loader = make_loader(
+        val_set,
+        batch_size=trainer_cfg.eval_batch_size,
+        train=False,
+        seed=seed,
+        num_workers=trainer_cfg.num_workers,
+        device=device,
+    )
     return predict(model, loader, device=device).choose_au_thresholds()
 
 
@@ -148,7 +196,9 @@ def find_resumable(run_dir: Path) -> Path:
     """This run folder if it has checkpoints, else the newest unfinished run beside it."""
     if any(run_dir.glob("fold*/last.pt")):
         return run_dir
-    candidates = [p.parent.parent for p in run_dir.parent.glob("*/fold*/last.pt") if not (p.parent.parent / "metrics.json").exists()]
+    candidates = [
+        p.parent.parent for p in run_dir.parent.glob("*/fold*/last.pt") if not (p.parent.parent / "metrics.json").exists()
+    ]
     if not candidates:
         raise FileNotFoundError(f"resume=true but no unfinished run with checkpoints under {run_dir.parent}")
     return max(candidates, key=lambda p: max(f.stat().st_mtime for f in p.glob("fold*/last.pt")))
@@ -176,8 +226,14 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
         folds = build_folds(records, cfg.cv)
     meta = {"config": plain_config(cfg), "class_names": names, "au_names": au_list, "input": ClipSpec.from_config(cfg).to_dict()}
     provenance = environment(device) | {"data": data_provenance(cfg.data)}
-    log.info("torch %s on %s (%s, %d threads); data %s", provenance["torch"], provenance["device"], provenance["gpu"] or provenance["cpu"],
-             provenance["threads"], provenance["data"].get("synthetic_set_sha256") or provenance["data"].get("annotations_sha256"))  # fmt: skip
+    log.info(
+        "torch %s on %s (%s, %d threads); data %s",
+        provenance["torch"],
+        provenance["device"],
+        provenance["gpu"] or provenance["cpu"],
+        provenance["threads"],
+        provenance["data"].get("synthetic_set_sha256") or provenance["data"].get("annotations_sha256"),
+    )
     if dist.is_main():
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     pooled, pooled_folds, summaries, histories = Predictions(), [], [], []
@@ -201,19 +257,30 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
     return result
 
 
-def write_outputs(run_dir: Path, result: dict, pooled: Predictions, folds: list[int], histories, names, au_list, summaries) -> None:
+def write_outputs(
+    run_dir: Path, result: dict, pooled: Predictions, folds: list[int], histories, names, au_list, summaries
+) -> None:
     if pooled.clip_ids:
         table = predictions_table(pooled, names, au_list)
         table.insert(0, "fold", folds)
         table.to_csv(run_dir / "predictions.csv", index=False)
-        plot_confusion(result["confusion"], names, run_dir / "confusion_matrix.png",
-                       title=f"test, pooled over {len(summaries)} fold(s): UF1 {result['uf1']:.3f}, UAR {result['uar']:.3f}")  # fmt: skip
+        plot_confusion(
+            result["confusion"],
+            names,
+            run_dir / "confusion_matrix.png",
+            title=f"test, pooled over {len(summaries)} fold(s): UF1 {result['uf1']:.3f}, UAR {result['uar']:.3f}",
+        )
     plot_curves(histories, run_dir / "curves.png")
     best = max((s for s in summaries if s["val_uf1"] is not None), key=lambda s: s["val_uf1"], default=None)
     if best is not None and (run_dir / f"fold{best['fold']}" / "best.pt").exists():
         shutil.copyfile(run_dir / f"fold{best['fold']}" / "best.pt", run_dir / "best.pt")  # the model to deploy: best validation
     write_json(run_dir / "metrics.json", result)
     if "uf1" in result:
-        log.info("test (pooled): UF1 %.4f  UAR %.4f  accuracy %.4f  AU F1 %s", result["uf1"], result["uar"], result["accuracy"],
-                 au_f1_text(result))  # fmt: skip
+        log.info(
+            "test (pooled): UF1 %.4f  UAR %.4f  accuracy %.4f  AU F1 %s",
+            result["uf1"],
+            result["uar"],
+            result["accuracy"],
+            au_f1_text(result),
+        )
     log.info("results in %s", run_dir)

@@ -50,7 +50,12 @@ def make_loader(dataset, *, batch_size: int, train: bool, seed: int, num_workers
     labels = getattr(dataset, "labels", None)
     sampler = ScheduledSampler(dataset, labels, **kw) if train and labels is not None else DistributedSampler(dataset, **kw)
     return DataLoader(
-        dataset, batch_size=per_rank, sampler=sampler, num_workers=num_workers,
-        pin_memory=device.type == "cuda", drop_last=train and len(dataset) >= batch_size,
-        persistent_workers=False, generator=torch.Generator().manual_seed(seed),
-    )  # fmt: skip
+        dataset,
+        batch_size=per_rank,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        drop_last=train and len(dataset) >= batch_size,
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(seed),
+    )

@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -93,7 +93,9 @@ def train_one_epoch(
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
             out = model(clip)
             loss_emotion = emotion_loss(out["emotion"], target)
-            loss_au = au_loss(out["frame_aus"], batch["frame_aus"].to(device)) if "frame_aus" in out else torch.zeros((), device=device)
+            loss_au = (
+                au_loss(out["frame_aus"], batch["frame_aus"].to(device)) if "frame_aus" in out else torch.zeros((), device=device)
+            )
             loss = loss_emotion + state.au_weight * loss_au
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -204,9 +206,15 @@ def fit(
     model.to(device)
     if dist.world_size() > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    train_loader = make_loader(train_set, batch_size=tc.batch_size, train=True, seed=seed, num_workers=tc.num_workers, device=device)
-    val_loader = make_loader(val_set, batch_size=tc.eval_batch_size, train=False, seed=seed, num_workers=tc.num_workers, device=device)
-    steps_per_epoch = len(train_loader) if tc.get("max_steps_per_epoch") is None else min(len(train_loader), tc.max_steps_per_epoch)
+    train_loader = make_loader(
+        train_set, batch_size=tc.batch_size, train=True, seed=seed, num_workers=tc.num_workers, device=device
+    )
+    val_loader = make_loader(
+        val_set, batch_size=tc.eval_batch_size, train=False, seed=seed, num_workers=tc.num_workers, device=device
+    )
+    steps_per_epoch = (
+        len(train_loader) if tc.get("max_steps_per_epoch") is None else min(len(train_loader), tc.max_steps_per_epoch)
+    )
     optimizer = build_optimizer(model, tc)
     total = tc.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, int(tc.warmup_epochs * steps_per_epoch)))
@@ -232,17 +240,35 @@ def fit(
         if isinstance(train_loader.sampler, ScheduledSampler):
             train_loader.sampler.set_balance(state.balanced_sampling)
         train_stats = train_one_epoch(
-            model, train_loader, optimizer, scheduler, emotion_loss, au_loss, state, device=device, epoch=epoch,
-            scaler=scaler, grad_clip=tc.get("grad_clip"), max_steps=tc.get("max_steps_per_epoch"), progress=tc.get("progress", True),
-        )  # fmt: skip
+            model,
+            train_loader,
+            optimizer,
+            scheduler,
+            emotion_loss,
+            au_loss,
+            state,
+            device=device,
+            epoch=epoch,
+            scaler=scaler,
+            grad_clip=tc.get("grad_clip"),
+            max_steps=tc.get("max_steps_per_epoch"),
+            progress=tc.get("progress", True),
+        )
         precise_bn(model, train_loader, device=device, max_batches=tc.get("precise_bn_batches", 0))
         val_predictions = predict(model, val_loader, device=device)
         val = val_predictions.metrics(num_classes)
         record = {
-            "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], **{f"train_{k}": v for k, v in train_stats.items()},
-            "val_uf1": val["uf1"], "val_uar": val["uar"], "val_accuracy": val["accuracy"], "val_au_f1": val.get("au_f1", float("nan")),
-            "class_balance": state.class_balance, "au_weight": state.au_weight, "balanced_sampling": state.balanced_sampling,
-        }  # fmt: skip
+            "epoch": epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            **{f"train_{k}": v for k, v in train_stats.items()},
+            "val_uf1": val["uf1"],
+            "val_uar": val["uar"],
+            "val_accuracy": val["accuracy"],
+            "val_au_f1": val.get("au_f1", float("nan")),
+            "class_balance": state.class_balance,
+            "au_weight": state.au_weight,
+            "balanced_sampling": state.balanced_sampling,
+        }
         history.append(record)
         improved = val["uf1"] > best_uf1
         if improved:
@@ -251,9 +277,14 @@ def fit(
             patience_used += 1
         if dist.is_main():
             log.info(
-                "epoch %d: loss %.4f  val UF1 %.4f  UAR %.4f  acc %.4f%s", epoch, train_stats["loss"], val["uf1"], val["uar"],
-                val["accuracy"], "  (best)" if improved else "",
-            )  # fmt: skip
+                "epoch %d: loss %.4f  val UF1 %.4f  UAR %.4f  acc %.4f%s",
+                epoch,
+                train_stats["loss"],
+                val["uf1"],
+                val["uar"],
+                val["accuracy"],
+                "  (best)" if improved else "",
+            )
             if writer is not None:
                 for key, value in record.items():
                     if key != "epoch" and isinstance(value, (int, float)):
@@ -262,20 +293,31 @@ def fit(
             weights = unwrap(model).state_dict()
             if improved:  # the AU decision thresholds are chosen on the same validation clips as the epoch
                 thresholds = val_predictions.choose_au_thresholds()
-                save_checkpoint({"model": weights, "epoch": epoch, "val": _plain_metrics(val), "au_thresholds": thresholds, **meta}, best_path)
+                save_checkpoint(
+                    {"model": weights, "epoch": epoch, "val": _plain_metrics(val), "au_thresholds": thresholds, **meta}, best_path
+                )
             save_checkpoint(
                 {
-                    "model": weights, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(), "epoch": epoch, "best_uf1": best_uf1, "best_epoch": best_epoch,
-                    "history": history, "patience_used": patience_used, **meta,
+                    "model": weights,
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "epoch": epoch,
+                    "best_uf1": best_uf1,
+                    "best_epoch": best_epoch,
+                    "history": history,
+                    "patience_used": patience_used,
+                    **meta,
                 },
                 last_path,
-            )  # fmt: skip
+            )
         dist.barrier()
         if on_epoch is not None:
             on_epoch(epoch, record)
     best_val = next((h for h in history if h["epoch"] == best_epoch), {})
-    return FitResult(best_epoch=best_epoch, best_val=best_val, history=history, best_path=best_path if best_path.exists() else None)
+    return FitResult(
+        best_epoch=best_epoch, best_val=best_val, history=history, best_path=best_path if best_path.exists() else None
+    )
 
 
 def _tag(key: str) -> str:

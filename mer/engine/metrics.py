@@ -8,7 +8,7 @@ predictions pooled across all folds, not averaged per fold. scikit-learn does th
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score, roc_auc_score
@@ -116,4 +116,3 @@ def present_aus(au_probs: np.ndarray, thresholds, au_names: Sequence[int]) -> li
     probs = np.round(np.asarray(au_probs, dtype=float), PROBABILITY_DECIMALS)
     present = probs >= np.asarray(0.5 if thresholds is None else thresholds, dtype=float)
     return ["+".join(au_code(au) for au, on in zip(au_names, row) if on) for row in present]
-

@@ -19,7 +19,9 @@ class Predictions:
     probs: list[list[float]] = field(default_factory=list)  # (N, E) emotion probabilities
     au_true: list[list[float]] = field(default_factory=list)  # (N, K) clip AU targets
     au_probs: list[list[float]] = field(default_factory=list)  # (N, K) clip AU probabilities
-    au_thresholds: list[list[float]] = field(default_factory=list)  # (N, K) the model's AU decision thresholds; empty: none chosen
+    au_thresholds: list[list[float]] = field(
+        default_factory=list
+    )  # (N, K) the model's AU decision thresholds; empty: none chosen
 
     @property
     def pred(self) -> list[int]:
@@ -41,13 +43,13 @@ class Predictions:
         """Per-AU decision thresholds chosen on these (validation) predictions; None without AUs."""
         return choose_au_thresholds(self.au_true, self.au_probs).tolist() if self.au_probs else None
 
-    def with_au_thresholds(self, thresholds) -> "Predictions":
+    def with_au_thresholds(self, thresholds) -> Predictions:
         """The same predictions, decided at the model's per-AU ``thresholds`` (K,); None: at 0.5."""
         if thresholds is not None and self.au_probs:
             self.au_thresholds = [[float(t) for t in thresholds] for _ in self.au_probs]
         return self
 
-    def extend(self, other: "Predictions") -> "Predictions":
+    def extend(self, other: Predictions) -> Predictions:
         if bool(self.au_thresholds) != bool(other.au_thresholds) and self.au_probs and other.au_probs:
             self.au_thresholds = []  # not every part has thresholds: report at 0.5 only
             other = Predictions(**{**other.__dict__, "au_thresholds": []})

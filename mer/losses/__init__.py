@@ -1,20 +1,20 @@
 """Losses: emotion losses by name (``loss=<name>``) and the AU loss.
 
-    emotion_loss = build_emotion_loss("ce", class_counts=counts)
-    loss = emotion_loss(logits, target)            # logits (B, E), target (B,)
-    emotion_loss.set_class_weight(weights)         # the staged schedule moves these over epochs
+emotion_loss = build_emotion_loss("ce", class_counts=counts)
+loss = emotion_loss(logits, target)            # logits (B, E), target (B,)
+emotion_loss.set_class_weight(weights)         # the staged schedule moves these over epochs
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from mer.registry import Registry
 
-LOSSES: Registry[Callable[..., "EmotionLoss"]] = Registry("loss")
+LOSSES: Registry[Callable[..., EmotionLoss]] = Registry("loss")
 
 
 class EmotionLoss(nn.Module):

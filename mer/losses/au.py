@@ -13,7 +13,7 @@ rare AUs and is infinite for unseen ones.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -10,7 +10,7 @@ total, as ``F.cross_entropy`` would, gives each process's samples another weight
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

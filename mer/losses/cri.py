@@ -12,7 +12,7 @@ epsilon = 0, max_m = 0 gives focal loss on the scaled cosine logits; all three 0
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor

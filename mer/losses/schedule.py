@@ -8,12 +8,12 @@ class-balanced the sampling is. ``schedule=none`` keeps everything constant.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from mer.registry import Registry
 
-SCHEDULES: Registry[Callable[..., "Schedule"]] = Registry("schedule")
+SCHEDULES: Registry[Callable[..., Schedule]] = Registry("schedule")
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,14 @@ class PhasedProgressiveSchedule(Schedule):
     """
 
     def __init__(
-        self, au_weight: float = 1.0, transition_start: float = 0.3, transition_end: float = 0.7, curve: str = "cosine",
-        sampling: float = 0.0, au_weight_end: float | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        au_weight: float = 1.0,
+        transition_start: float = 0.3,
+        transition_end: float = 0.7,
+        curve: str = "cosine",
+        sampling: float = 0.0,
+        au_weight_end: float | None = None,
+    ) -> None:
         super().__init__(au_weight)
         if not 0.0 <= transition_start <= transition_end <= 1.0:
             raise ValueError(f"need 0 <= transition_start <= transition_end <= 1, got {transition_start}, {transition_end}")

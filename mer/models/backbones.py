@@ -45,8 +45,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -56,7 +55,7 @@ from mer.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-BACKBONES: Registry[Callable[..., "Backbone"]] = Registry("backbone")
+BACKBONES: Registry[Callable[..., Backbone]] = Registry("backbone")
 
 
 class Backbone(nn.Module):
@@ -73,9 +72,7 @@ def list_backbones(pattern: str = "*") -> list[str]:
     return BACKBONES.names(pattern)
 
 
-def build_backbone(
-    name: str, *, num_frames: int = 16, crop_size: int = 112, pretrained: str | None = None, **kwargs
-) -> Backbone:
+def build_backbone(name: str, *, num_frames: int = 16, crop_size: int = 112, pretrained: str | None = None, **kwargs) -> Backbone:
     """The backbone registered as ``name`` for clips of ``num_frames`` x ``crop_size`` x ``crop_size``.
 
     ``kwargs`` go to the builder (and on to the pytorchvideo / torchvision constructor); those that
@@ -154,7 +151,9 @@ def _x3d(variant: str, *, num_frames: int, crop_size: int, channels_last: bool =
         raise ValueError(f"unknown norm {norm!r}; valid choices: {', '.join(NORMS)}")
     x3d = import_pytorchvideo("pytorchvideo.models.x3d")
     # The input size only shapes the head's pooling kernel, which is dropped.
-    net = x3d.create_x3d(input_clip_length=num_frames, input_crop_size=crop_size, norm=NORMS[norm], **{**X3D_CONFIGS[variant], **kw})
+    net = x3d.create_x3d(
+        input_clip_length=num_frames, input_crop_size=crop_size, norm=NORMS[norm], **{**X3D_CONFIGS[variant], **kw}
+    )
     return PyTorchVideoCNN(net, channels_last=channels_last)
 
 
@@ -445,6 +444,10 @@ def load_pretrained(backbone: nn.Module, path: str | os.PathLike) -> dict:
     report = {"loaded": len(to_load), "missing": missing, "unexpected": unexpected, "mismatched": mismatched}
     logger.info(
         "pretrained %s: loaded %d tensors, %d missing, %d unexpected, %d mismatched",
-        path, len(to_load), len(missing), len(unexpected), len(mismatched),
-    )  # fmt: skip
+        path,
+        len(to_load),
+        len(missing),
+        len(unexpected),
+        len(mismatched),
+    )
     return report

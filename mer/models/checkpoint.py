@@ -41,8 +41,12 @@ def _input(ckpt: dict, config: DictConfig) -> dict:
     one, the frames and side its config gave, with the raw-frames representation."""
     if ckpt.get("input"):
         return dict(ckpt["input"])
-    return {"num_frames": int(config.clip_sampler.num_frames), "size": int(config.data.crop_size),
-            "resize": config.data.get("resize"), "representation": "frames"}  # fmt: skip
+    return {
+        "num_frames": int(config.clip_sampler.num_frames),
+        "size": int(config.data.crop_size),
+        "resize": config.data.get("resize"),
+        "representation": "frames",
+    }
 
 
 @dataclass
@@ -60,9 +64,12 @@ def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
     config = OmegaConf.create(ckpt["config"])
     spec = _input(ckpt, config)
     model = build_model(
-        config.model, num_classes=len(ckpt["class_names"]), num_aus=len(ckpt["au_names"]),
-        num_frames=spec["num_frames"], crop_size=spec["size"],
-    )  # fmt: skip
+        config.model,
+        num_classes=len(ckpt["class_names"]),
+        num_aus=len(ckpt["au_names"]),
+        num_frames=spec["num_frames"],
+        crop_size=spec["size"],
+    )
     model.load_state_dict(ckpt["model"])
     return model
 

@@ -96,9 +96,16 @@ class AttentionGatedFERHead(nn.Module):
     """Gated exchange between the FER and AU branches, then temporal attention pooling."""
 
     def __init__(
-        self, dim: int, au_hidden: int, num_classes: int, *, gate: bool = True, classifier: str = "linear",
-        cosine_scale: float = 1.0, dropout: float = 0.1,
-    ) -> None:  # fmt: skip
+        self,
+        dim: int,
+        au_hidden: int,
+        num_classes: int,
+        *,
+        gate: bool = True,
+        classifier: str = "linear",
+        cosine_scale: float = 1.0,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.gate = gate
         if gate:

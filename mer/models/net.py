@@ -83,5 +83,3 @@ def build_model(cfg, *, num_classes: int, num_aus: int, num_frames: int, crop_si
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-

@@ -8,8 +8,8 @@ worker, measured with psutil on import).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -17,7 +17,15 @@ from torch.utils.data import IterableDataset, get_worker_info
 from mer.data.clip import ClipSpec, ClipTransform
 from mer.data.samplers import ClipSampler
 from mer.data.video import open_video
-from mer.scoring.pipeline import VideoPlan, cut_clips, load_cached_plan, plan_cache_key, plan_from_records, save_cached_plan, spot_video
+from mer.scoring.pipeline import (
+    VideoPlan,
+    cut_clips,
+    load_cached_plan,
+    plan_cache_key,
+    plan_from_records,
+    save_cached_plan,
+    spot_video,
+)
 from mer.scoring.spotting import SpottingConfig
 
 
@@ -30,10 +38,26 @@ class VideoJobs(IterableDataset):
     plan) for a video with nothing to score.
     """
 
-    def __init__(self, videos: list[Path], *, sampler: ClipSampler, spec: ClipSpec, face: dict, spotting: SpottingConfig,
-                 batch_size: int, frames_fps: float, cache: Path, records_by_video: dict | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        videos: list[Path],
+        *,
+        sampler: ClipSampler,
+        spec: ClipSpec,
+        face: dict,
+        spotting: SpottingConfig,
+        batch_size: int,
+        frames_fps: float,
+        cache: Path,
+        records_by_video: dict | None = None,
+    ) -> None:
         self.videos, self.sampler, self.spec = videos, sampler, spec
-        self.face, self.spotting, self.batch_size, self.frames_fps = dict(face), spotting, max(1, int(batch_size)), float(frames_fps)
+        self.face, self.spotting, self.batch_size, self.frames_fps = (
+            dict(face),
+            spotting,
+            max(1, int(batch_size)),
+            float(frames_fps),
+        )
         self.cache, self.records_by_video = Path(cache), records_by_video
 
     def plan(self, video: Path) -> VideoPlan:
@@ -65,10 +89,19 @@ class VideoJobs(IterableDataset):
                 with open_video(video, "pyav", fps=plan.fps) as source:
                     for start in range(0, len(plan.candidates), step):
                         part = plan.candidates[start : start + step]
-                        frames, indices = cut_clips(source, video, plan, part, self.sampler, self.spec.frame_side, self.spec.face_margin)
+                        frames, indices = cut_clips(
+                            source, video, plan, part, self.sampler, self.spec.frame_side, self.spec.face_margin
+                        )
                         clips = torch.stack([transform(f) for f in frames])  # (N, 3, T, S, S)
-                        yield {"video": str(video), "status": "ok", "plan": plan, "first": start, "clips": clips,
-                               "indices": indices, "last": start + step >= len(plan.candidates)}  # fmt: skip
+                        yield {
+                            "video": str(video),
+                            "status": "ok",
+                            "plan": plan,
+                            "first": start,
+                            "clips": clips,
+                            "indices": indices,
+                            "last": start + step >= len(plan.candidates),
+                        }
             except Exception as exc:  # a broken file: one error row, the batch goes on
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 yield {"video": str(video), "status": "error", "reason": reason.replace(f"{video}: ", ""), "last": True}

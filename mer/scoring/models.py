@@ -11,9 +11,9 @@ builds it from the model's ``input`` spec -> numpy arrays ``emotion`` (B, E) pro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -107,8 +107,15 @@ def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
                 return probabilities(emotion.cpu(), clip_aus.cpu(), frame_aus.cpu())
 
             kind = "torchscript"
-        return ScoringModel(run, config, list(meta["class_names"]), [int(a) for a in meta["au_names"]], kind,
-                            au_thresholds=meta.get("au_thresholds"), input=dict(meta["input"]))  # fmt: skip
+        return ScoringModel(
+            run,
+            config,
+            list(meta["class_names"]),
+            [int(a) for a in meta["au_names"]],
+            kind,
+            au_thresholds=meta.get("au_thresholds"),
+            input=dict(meta["input"]),
+        )
 
     from mer.models.checkpoint import load_model
 

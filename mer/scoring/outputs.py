@@ -15,8 +15,9 @@ import csv
 import json
 import re
 import shutil
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: the scoring workers import this module's callers
     import pandas as pd  # noqa: F401
@@ -42,8 +43,15 @@ def shard_path(path: Path, shard: tuple[int, int] | None) -> Path:
 class ResultWriter:
     """Appends rows of finished videos to ``path`` (and optional ``frames_path``), crash-safely."""
 
-    def __init__(self, path: Path, columns: Sequence[str], *, frames_path: Path | None = None,
-                 frame_columns: Sequence[str] = (), overwrite: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: Path,
+        columns: Sequence[str],
+        *,
+        frames_path: Path | None = None,
+        frame_columns: Sequence[str] = (),
+        overwrite: bool = False,
+    ) -> None:
         self.path, self.columns, self.kind = Path(path), list(columns), output_format(Path(path))
         self.frames_path, self.frame_columns = (Path(frames_path) if frames_path else None), list(frame_columns)
         self.state = self.path.with_name(self.path.name + ".state")
@@ -182,7 +190,9 @@ def merge_parts(path: Path) -> Path:
     sort = [c for c in ("video", "interval", "frame") if c in table.columns]
     if sort:
         table["_interval"] = pd.to_numeric(table.get("interval"), errors="coerce").fillna(-1)
-        table = table.sort_values(["video", "_interval"] + [c for c in sort if c == "frame"], kind="stable").drop(columns="_interval")
+        table = table.sort_values(["video", "_interval"] + [c for c in sort if c == "frame"], kind="stable").drop(
+            columns="_interval"
+        )
     kind = output_format(path)
     if kind == "csv":
         table.to_csv(path, index=False)

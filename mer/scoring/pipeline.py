@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -145,7 +145,9 @@ def spot_video(path: Path, *, face: dict, spotting, folder_fps: float = 30.0) ->
     tracker = None
     if detector is not None:
         every = max(1, round(face.get("detect_every_s", 0.25) * fps))
-        tracker = FaceTracker(detector, every=every, smoothing=face.get("smoothing", 0.5), deadband=face.get("deadband", 0.1), start=start_box)
+        tracker = FaceTracker(
+            detector, every=every, smoothing=face.get("smoothing", 0.5), deadband=face.get("deadband", 0.1), start=start_box
+        )
     margin = face.get("margin") or FACE_MARGIN
     spotter = MotionSpotter(fps, spotting, crop_size=SPOT_CROP)
     boxes: list[FaceBox | None] = []
@@ -169,8 +171,16 @@ def spot_video(path: Path, *, face: dict, spotting, folder_fps: float = 30.0) ->
     for interval in spotter.finish():
         onset, apex, offset = (min(max(int(v), 0), n - 1) for v in (interval.onset, interval.apex, interval.offset))
         box = boxes[apex] if tracker is not None else None  # no face tracking: the whole frame, as it is
-        candidates.append(Candidate(onset, apex, offset, float(interval.score), box.as_list() if box else None,
-                                    times=[times[onset], times[apex], times[offset]]))  # fmt: skip
+        candidates.append(
+            Candidate(
+                onset,
+                apex,
+                offset,
+                float(interval.score),
+                box.as_list() if box else None,
+                times=[times[onset], times[apex], times[offset]],
+            )
+        )
     if not candidates:
         return VideoPlan("no_event", fps, n, [], "no micro-expression candidate above the threshold")
     return VideoPlan("ok", fps, n, candidates)
@@ -196,8 +206,9 @@ def plan_from_records(path: Path, records: Sequence[ClipRecord], *, face: dict) 
     return VideoPlan("ok", first.fps, n, candidates)
 
 
-def cut_clips(source, path: Path, plan: VideoPlan, candidates: Sequence[Candidate], sampler: ClipSampler, size: int,
-              margin: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def cut_clips(
+    source, path: Path, plan: VideoPlan, candidates: Sequence[Candidate], sampler: ClipSampler, size: int, margin: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Pass 2: uint8 clips (N, T, S, S, 3) and their frame indices (N, T) for ``candidates``.
 
     A candidate with a face box is cropped to the square around it (``margin``) at ``size`` px, as
@@ -208,8 +219,18 @@ def cut_clips(source, path: Path, plan: VideoPlan, candidates: Sequence[Candidat
     """
     clips, all_indices = [], []
     for c in candidates:
-        record = ClipRecord("", c.clip_id or f"{path.name}@{c.apex}", str(path), c.onset, c.apex, c.offset, "", 0,
-                            fps=plan.fps, n_frames=plan.n_frames)  # fmt: skip
+        record = ClipRecord(
+            "",
+            c.clip_id or f"{path.name}@{c.apex}",
+            str(path),
+            c.onset,
+            c.apex,
+            c.offset,
+            "",
+            0,
+            fps=plan.fps,
+            n_frames=plan.n_frames,
+        )
         indices = sampler(record, train=False)
         frames = source.get_frames(indices)
         if c.box is not None:
@@ -221,8 +242,16 @@ def cut_clips(source, path: Path, plan: VideoPlan, candidates: Sequence[Candidat
 
 def plan_cache_key(path: Path, settings: dict) -> str:
     stat = path.stat()
-    text = json.dumps({"path": str(path.resolve()), "size": stat.st_size if path.is_file() else 0,
-                       "mtime": stat.st_mtime_ns, "settings": settings}, sort_keys=True, default=str)  # fmt: skip
+    text = json.dumps(
+        {
+            "path": str(path.resolve()),
+            "size": stat.st_size if path.is_file() else 0,
+            "mtime": stat.st_mtime_ns,
+            "settings": settings,
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -240,4 +269,3 @@ def save_cached_plan(cache_dir: Path | None, key: str, plan: VideoPlan) -> None:
     tmp = cache_dir / f".{key}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(asdict(plan)))
     tmp.replace(cache_dir / f"{key}.json")
-

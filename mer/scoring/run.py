@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -53,8 +54,26 @@ class Sink(Protocol):
 def columns(model: ScoringModel) -> tuple[list[str], list[str]]:
     """The columns of the interval table and of the per-frame AU table of ``model``."""
     aus = [f"p_{au_code(a)}" for a in model.au_names]
-    rows = ["video", "status", "reason", "interval", "clip_id", "onset", "apex", "offset", "onset_s", "apex_s", "offset_s",
-            "spot_score", *FACE_COLUMNS, "emotion", "p_emotion", *[f"p_{c}" for c in model.class_names], "aus", *aus]  # fmt: skip
+    rows = [
+        "video",
+        "status",
+        "reason",
+        "interval",
+        "clip_id",
+        "onset",
+        "apex",
+        "offset",
+        "onset_s",
+        "apex_s",
+        "offset_s",
+        "spot_score",
+        *FACE_COLUMNS,
+        "emotion",
+        "p_emotion",
+        *[f"p_{c}" for c in model.class_names],
+        "aus",
+        *aus,
+    ]
     frames = ["video", "interval", "frame", "time_s", *aus]
     return rows, frames
 
@@ -116,10 +135,23 @@ class Scorer:
             c = plan.candidates[k]
             probs = out["emotion"][j]
             best = int(np.argmax(probs))
-            row = {"video": item["video"], "status": "ok", "reason": "", "interval": k, "clip_id": c.clip_id,
-                   "onset": c.onset, "apex": c.apex, "offset": c.offset, "spot_score": round(c.score, 6),
-                   "onset_s": round(c.times[0], 4), "apex_s": round(c.times[1], 4), "offset_s": round(c.times[2], 4),
-                   "emotion": names[best], "p_emotion": round(float(probs[best]), 6), "aus": present[j]}  # fmt: skip
+            row = {
+                "video": item["video"],
+                "status": "ok",
+                "reason": "",
+                "interval": k,
+                "clip_id": c.clip_id,
+                "onset": c.onset,
+                "apex": c.apex,
+                "offset": c.offset,
+                "spot_score": round(c.score, 6),
+                "onset_s": round(c.times[0], 4),
+                "apex_s": round(c.times[1], 4),
+                "offset_s": round(c.times[2], 4),
+                "emotion": names[best],
+                "p_emotion": round(float(probs[best]), 6),
+                "aus": present[j],
+            }
             row.update(zip(FACE_COLUMNS, [round(float(v), 2) for v in c.box] if c.box else [None] * 4))
             row.update({f"p_{name}": round(float(p), 6) for name, p in zip(names, probs)})
             # rounded as present_aus read them, so p_AU >= threshold agrees with the aus cell
@@ -127,7 +159,12 @@ class Scorer:
             self.rows[item["video"]].append(row)
             if self.frames:
                 for t, frame in enumerate(item["indices"][j]):
-                    frame_row = {"video": item["video"], "interval": k, "frame": int(frame), "time_s": round(float(frame) / plan.fps, 4)}
+                    frame_row = {
+                        "video": item["video"],
+                        "interval": k,
+                        "frame": int(frame),
+                        "time_s": round(float(frame) / plan.fps, 4),
+                    }
                     frame_row.update({f"p_{au_code(a)}": round(float(p), 6) for a, p in zip(aus, out["frame_aus"][j][t])})
                     self.frame_rows[item["video"]].append(frame_row)
 
@@ -161,15 +198,28 @@ def score_videos(
     if face.get("margin") is None:  # frame the face as the model was trained on it
         face["margin"] = spec.face_margin
     sampler_cfg = dict(model.sampler)
-    jobs = VideoJobs(list(videos), sampler=build_sampler(sampler_cfg.pop("name"), **sampler_cfg), spec=spec, face=face,
-                     spotting=spotting, batch_size=int(batch_size), frames_fps=float(frames_fps), cache=cache,
-                     records_by_video=records_by_video)  # fmt: skip
+    jobs = VideoJobs(
+        list(videos),
+        sampler=build_sampler(sampler_cfg.pop("name"), **sampler_cfg),
+        spec=spec,
+        face=face,
+        spotting=spotting,
+        batch_size=int(batch_size),
+        frames_fps=float(frames_fps),
+        cache=cache,
+        records_by_video=records_by_video,
+    )
     scorer = Scorer(model, sink, int(batch_size), frames)
     workers = min(int(num_workers), len(videos))
     # Workers are spawned, not forked: this process already holds the model's thread pools (ONNX
     # Runtime, TorchScript, OpenMP), and a fork of a process with live threads can crash.
-    loader = DataLoader(jobs, batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None,
-                        multiprocessing_context=str(worker_start) if workers else None)  # fmt: skip
+    loader = DataLoader(
+        jobs,
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=2 if workers else None,
+        multiprocessing_context=str(worker_start) if workers else None,
+    )
     with tqdm(total=len(videos), desc="videos", unit="video", dynamic_ncols=True, disable=not progress) as bar:
         for item in loader:
             before = sum(scorer.counts.values())

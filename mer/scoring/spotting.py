@@ -33,8 +33,8 @@ Only a ring buffer of the last 2k+1 crops is kept, plus the 1-D signal (one floa
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -192,7 +192,6 @@ class MotionSpotter:
             self._finished = find_intervals(self.signal, self.fps, self.config)
         return list(self._finished)
 
-
     def _bridge_masked(self) -> None:
         """Replace the signal of masked frames by a straight line between the unmasked frames around them."""
         if not self._masked:
@@ -219,7 +218,9 @@ class MotionSpotter:
         return int(masked.sum())
 
 
-def spot(frames: Iterable[np.ndarray], fps: float, config: SpottingConfig | None = None, *, crop_size: int = 64) -> list[Interval]:
+def spot(
+    frames: Iterable[np.ndarray], fps: float, config: SpottingConfig | None = None, *, crop_size: int = 64
+) -> list[Interval]:
     """Spot the intervals in a sequence of face crops (any iterable; frames are not kept)."""
     spotter = MotionSpotter(fps, config, crop_size)
     for face in frames:
@@ -285,7 +286,9 @@ def find_intervals(signal: np.ndarray, fps: float, config: SpottingConfig | None
         # Onset and offset are the still frames just before and after the movement (as annotated).
         onset, offset = max(0, onset - 1), min(contrast.size - 1, offset + 1)
         onset, offset = _fit_length(onset, apex, offset, shortest, longest, contrast.size)
-        intervals.append(Interval(int(onset), int(apex), int(offset), float(contrast[apex] / level) if level > 0 else float("inf")))
+        intervals.append(
+            Interval(int(onset), int(apex), int(offset), float(contrast[apex] / level) if level > 0 else float("inf"))
+        )
     return intervals
 
 
@@ -327,7 +330,9 @@ def interval_iou(a: Interval | Sequence[int], b: Interval | Sequence[int]) -> fl
     return inter / ((a1 - a0 + 1) + (b1 - b0 + 1) - inter)
 
 
-def evaluate_spotting(predicted: Sequence[Interval | Sequence[int]], truth: Sequence[Interval | Sequence[int]], iou: float = 0.5) -> dict:
+def evaluate_spotting(
+    predicted: Sequence[Interval | Sequence[int]], truth: Sequence[Interval | Sequence[int]], iou: float = 0.5
+) -> dict:
     """MEGC spotting counts and scores for one video (or pooled lists of one video's intervals).
 
     A prediction is a true positive (TP) when its IoU with a true interval not yet matched is
@@ -339,8 +344,10 @@ def evaluate_spotting(predicted: Sequence[Interval | Sequence[int]], truth: Sequ
 
     Returns ``{"tp", "fp", "fn", "precision", "recall", "f1"}``.
     """
-    pairs = sorted(((interval_iou(p, t), i, j) for i, p in enumerate(predicted) for j, t in enumerate(truth)),
-                   key=lambda x: (-x[0], x[1], x[2]))  # fmt: skip
+    pairs = sorted(
+        ((interval_iou(p, t), i, j) for i, p in enumerate(predicted) for j, t in enumerate(truth)),
+        key=lambda x: (-x[0], x[1], x[2]),
+    )
     used_p, used_t = set(), set()
     for value, i, j in pairs:
         if value < iou:

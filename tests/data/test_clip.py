@@ -50,7 +50,9 @@ def test_flow_is_the_motion_in_pixels_of_a_112_px_face_at_any_size():
         spec = ClipSpec(num_frames=4, size=size, representation="flow", motion=MotionSpec(head_motion="none", size=motion_size))
         flow = unnormalise(ClipTransform(spec)(frames), "flow")  # (3, T, S, S): u, v, |flow|
         assert flow.shape == (3, 4, size, size) and flow[:, 0].abs().max() == 0
-        right = flow[:, 3, 5 * size // 16 : 11 * size // 16, 21 * size // 32 : 27 * size // 32]  # inside the patch: moved 3 px by frame 3
+        right = flow[
+            :, 3, 5 * size // 16 : 11 * size // 16, 21 * size // 32 : 27 * size // 32
+        ]  # inside the patch: moved 3 px by frame 3
         values[size] = float(right[0].median())
         assert abs(float(right[1].median())) < 0.3 and torch.allclose(right[2], right[:2].norm(dim=0), atol=1e-4)
         assert float(flow[0, 3, :, : size // 2].abs().median()) < 0.3  # the still part
@@ -69,9 +71,16 @@ def test_head_motion_is_removed_from_the_flow():
     import cv2
 
     frames = textured_clip(shift=1.0)
-    drift = np.stack([cv2.warpAffine(f, np.float32([[1, 0, 2 * k], [0, 1, -k]]), (112, 112), borderMode=cv2.BORDER_REFLECT)
-                      for k, f in enumerate(frames)])  # fmt: skip  # the whole head drifts too
-    kept = unnormalise(ClipTransform(ClipSpec(num_frames=4, size=112, representation="flow", motion=MotionSpec(head_motion="none")))(drift), "flow")
+    drift = np.stack(
+        [
+            cv2.warpAffine(f, np.float32([[1, 0, 2 * k], [0, 1, -k]]), (112, 112), borderMode=cv2.BORDER_REFLECT)
+            for k, f in enumerate(frames)
+        ]
+    )  # the whole head drifts too
+    kept = unnormalise(
+        ClipTransform(ClipSpec(num_frames=4, size=112, representation="flow", motion=MotionSpec(head_motion="none")))(drift),
+        "flow",
+    )
     removed = unnormalise(ClipTransform(ClipSpec(num_frames=4, size=112, representation="flow"))(drift), "flow")
     still = (slice(None), 3, slice(30, 80), slice(10, 45))
     assert float(kept[0][still[1:]].median()) == pytest.approx(6.0, abs=0.5)  # the drift, 3 frames x 2 px
@@ -92,7 +101,9 @@ def test_a_flipped_flow_stays_a_flow_and_a_zoom_scales_it():
     for clip in flips:
         assert torch.allclose(clip, mirror, atol=1e-5)  # u negated, v and strain mirrored
     zoom = ClipTransform(spec, train=True, augment={"crop_scale": (0.25, 0.25)})(frames)  # half the side, shown at full size
-    assert float(unnormalise(zoom, "flow_strain")[0, 3].abs().max()) == pytest.approx(2 * float(unnormalise(plain, "flow_strain")[0, 3].abs().max()), rel=0.35)
+    assert float(unnormalise(zoom, "flow_strain")[0, 3].abs().max()) == pytest.approx(
+        2 * float(unnormalise(plain, "flow_strain")[0, 3].abs().max()), rel=0.35
+    )
 
 
 def test_eval_resizes_then_centre_crops_and_the_spec_round_trips():
@@ -104,7 +115,9 @@ def test_eval_resizes_then_centre_crops_and_the_spec_round_trips():
     expected = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA)[8:56, 8:56] for f in frames])
     assert torch.allclose(unnormalise(clip, "frames"), torch.from_numpy(expected).permute(3, 0, 1, 2).float() / 255, atol=1e-6)
     assert ClipSpec.from_dict(spec.to_dict()) == spec
-    with pytest.raises(ValueError, match="unknown input representation 'optical'; valid choices: frames, diff, flow, flow_strain"):
+    with pytest.raises(
+        ValueError, match="unknown input representation 'optical'; valid choices: frames, diff, flow, flow_strain"
+    ):
         ClipSpec(num_frames=4, size=48, representation="optical")
     with pytest.raises(ValueError, match=r"unknown data.augment option\(s\) \['blur'\]"):
         ClipTransform(spec, train=True, augment={"blur": 1})

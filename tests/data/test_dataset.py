@@ -3,11 +3,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from mer.data.aus import parse_aus
+from mer.data.clip import ClipSpec, ClipTransform
 from mer.data.dataset import ClipDataset, event_intensity
 from mer.data.records import ClipRecord
-from mer.data.aus import parse_aus
 from mer.data.samplers import build_sampler
-from mer.data.clip import ClipSpec, ClipTransform
 from tests.helpers import index_video, read_index
 
 
@@ -45,7 +45,9 @@ def test_item_holds_the_decoded_indices_and_targets(records):
 
 def test_transforms_and_batching(records):
     spec = ClipSpec(num_frames=6, size=48, representation="frames")
-    ds = ClipDataset(records, build_sampler("uniform", num_frames=6), ClipTransform(spec, train=True, augment={"flip": True}), train=True)
+    ds = ClipDataset(
+        records, build_sampler("uniform", num_frames=6), ClipTransform(spec, train=True, augment={"flip": True}), train=True
+    )
     batch = next(iter(DataLoader(ds, batch_size=3, num_workers=2)))
     assert batch["clip"].shape == (3, 3, 6, 48, 48)
     assert batch["frame_aus"].shape == (3, 6, 16) and batch["subject"] == ["s1", "s2", "s3"]
@@ -54,7 +56,9 @@ def test_transforms_and_batching(records):
 
 
 def test_eval_items_are_deterministic(records):
-    ds = ClipDataset(records, build_sampler("keyframe", num_frames=8), ClipTransform(ClipSpec(num_frames=8, size=48, representation="flow")))
+    ds = ClipDataset(
+        records, build_sampler("keyframe", num_frames=8), ClipTransform(ClipSpec(num_frames=8, size=48, representation="flow"))
+    )
     assert torch.equal(ds[1]["clip"], ds[1]["clip"])
 
 
@@ -69,7 +73,9 @@ def test_flow_clips_are_the_same_from_a_cold_and_a_warm_cache(records, tmp_path)
 
     spec = ClipSpec(num_frames=6, size=64, representation="flow")
     cache = FlowCache(tmp_path / "flows")
-    make = lambda flow_cache: ClipDataset(records, build_sampler("keyframe", num_frames=6), ClipTransform(spec), flow_cache=flow_cache)  # noqa: E731
+    make = lambda flow_cache: ClipDataset(
+        records, build_sampler("keyframe", num_frames=6), ClipTransform(spec), flow_cache=flow_cache
+    )  # noqa: E731
     cold = make(cache)[0]["clip"]
     assert len(list(cache.folder.glob("*.npy"))) == 1  # computed once, kept
     warm = make(cache)[0]["clip"]

@@ -84,8 +84,45 @@ def test_tracker_holds_a_still_face_whose_detections_change_scale(face_frame):
     # A Haar box on a still face jumps between scale steps: these sides are the detections, every
     # 8th frame, of the still face of a synthetic 640x360 recording. Each move of the crop would
     # look like motion to the spotter.
-    measured = [82, 84, 88, 82, 74, 76, 76, 64, 76, 84, 84, 70, 72, 80, 82, 88, 78, 80, 82, 70, 80, 80, 78, 82, 80, 84,
-                86, 62, 72, 74, 78, 84, 78, 74, 76, 80, 76]  # fmt: skip
+    measured = [
+        82,
+        84,
+        88,
+        82,
+        74,
+        76,
+        76,
+        64,
+        76,
+        84,
+        84,
+        70,
+        72,
+        80,
+        82,
+        88,
+        78,
+        80,
+        82,
+        70,
+        80,
+        80,
+        78,
+        82,
+        80,
+        84,
+        86,
+        62,
+        72,
+        74,
+        78,
+        84,
+        78,
+        74,
+        76,
+        80,
+        76,
+    ]
     sides = np.resize(measured, 200)
     boxes = [FaceBox(180 - s / 2, 60 - s / 2, s, s) for s in sides]
     median = _box_changes(FaceTracker(_Scripted(boxes), every=1), face_frame, 200)

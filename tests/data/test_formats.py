@@ -28,7 +28,17 @@ def write_xlsx(path: Path, header: list, rows: list, header_row: int = 1) -> Pat
     return path
 
 
-CASME2_HEADER = ["Subject", "Filename", "Unnamed: 2", "OnsetFrame", "ApexFrame", "OffsetFrame", "Unnamed: 6", "Action Units", "Estimated Emotion"]
+CASME2_HEADER = [
+    "Subject",
+    "Filename",
+    "Unnamed: 2",
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    "Unnamed: 6",
+    "Action Units",
+    "Estimated Emotion",
+]
 
 
 @pytest.fixture
@@ -84,10 +94,24 @@ def test_label_maps_exclude_or_merge(casme2):
 def test_samm_header_on_row_13(tmp_path):
     root = tmp_path / "SAMM"
     index_folder(root / "006" / "006_1_2", range(5560, 5600), pattern="006_{:05d}.jpg")
-    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
-              "Duration", "Micro", "Action Units", "Notes", "Estimated Emotion", "Objective Classes"]  # fmt: skip
-    rows = [[6, "006_1_2", 1, 5562, 5588, 5598, 37, "Micro - 1/2", "R12+A1", "", "Contempt", 4],
-            [6, "006_1_2", 1, 5562, -1, 5580, 19, "Micro - 1/2", "4", "", "Anger", 1]]  # fmt: skip
+    header = [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+        "Duration",
+        "Micro",
+        "Action Units",
+        "Notes",
+        "Estimated Emotion",
+        "Objective Classes",
+    ]
+    rows = [
+        [6, "006_1_2", 1, 5562, 5588, 5598, 37, "Micro - 1/2", "R12+A1", "", "Contempt", 4],
+        [6, "006_1_2", 1, 5562, -1, 5580, 19, "Micro - 1/2", "4", "", "Anger", 1],
+    ]
     path = write_xlsx(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", header, rows, header_row=13)
     with pytest.raises(AnnotationError, match=r"row 14: 'A1' in AU cell 'R12\+A1' is not an action unit"):
         read_annotations(path, format="samm", root=root)
@@ -107,9 +131,11 @@ def test_casme3_clip_ids_are_unique_across_subjects(tmp_path):
     for subject in ("spNO.1", "spNO.2"):
         index_folder(root / subject / "a" / "color", range(0, 60), pattern="{}.jpg")
     header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
-    rows = [["spNO.1", "a", 10, 15, 25, "4+L10", 1, "disgust"],
-            ["spNO.1", "a", 30, 33, 40, "12", 2, "happy"],
-            ["spNO.2", "a", 10, 12, 20, "1+2", 3, "surprise"]]  # fmt: skip
+    rows = [
+        ["spNO.1", "a", 10, 15, 25, "4+L10", 1, "disgust"],
+        ["spNO.1", "a", 30, 33, 40, "12", 2, "happy"],
+        ["spNO.2", "a", 10, 12, 20, "1+2", 3, "surprise"],
+    ]
     path = write_xlsx(tmp_path / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", header, rows)
     records = read_annotations(path, format="casme3", root=root)
     assert [r.clip_id for r in records] == ["spNO.1/a/10", "spNO.1/a/30", "spNO.2/a/10"]
@@ -140,8 +166,10 @@ def test_plain_csv_counts_frames_when_not_given(video_dir):
 
 def test_dfme_finds_videos_by_subject_and_clip(video_dir):
     csv = video_dir / "annotations.csv"
-    csv.write_text("Subject,Filename,OnsetFrame,ApexFrame,OffsetFrame,Action Units,Emotion,fps,n_frames\n"
-                   "s01,c1,5,10,20,AU6+AU12,happiness,500,40\n")  # fmt: skip
+    csv.write_text(
+        "Subject,Filename,OnsetFrame,ApexFrame,OffsetFrame,Action Units,Emotion,fps,n_frames\n"
+        "s01,c1,5,10,20,AU6+AU12,happiness,500,40\n"
+    )
     (record,) = read_annotations(csv, format="dfme")
     assert record.path.endswith("s01/c1.mp4") and record.fps == 500.0 and record.n_frames == 40
 
@@ -168,7 +196,9 @@ def test_invalid_row_names_file_and_row(video_dir, row, message):
 
 def test_lenient_reading_skips_bad_rows_and_keeps_the_rest(video_dir):
     csv = video_dir / "mixed.csv"
-    lines = ["s02,c2,s02/c2.mp4,0,3,29,surprise,1,200"] + [row for row, _ in BAD_ROWS] + ["s01,c1,s01/c1.mp4,5,10,20,fear,1+2+4,200"]
+    lines = (
+        ["s02,c2,s02/c2.mp4,0,3,29,surprise,1,200"] + [row for row, _ in BAD_ROWS] + ["s01,c1,s01/c1.mp4,5,10,20,fear,1+2+4,200"]
+    )
     csv.write_text("subject,clip,path,onset,apex,offset,emotion,aus,fps\n" + "\n".join(lines) + "\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -194,8 +224,10 @@ def test_unknown_format_lists_the_valid_ones(video_dir):
 
 def test_duplicate_clip_ids_are_an_error(video_dir):
     csv = video_dir / "dup.csv"
-    csv.write_text("subject,clip,path,onset,apex,offset,emotion,aus,fps\n"
-                   "s01,c1,s01/c1.mp4,5,10,20,fear,1,200\ns01,c1,s01/c1.mp4,5,10,20,fear,1,200\n")  # fmt: skip
+    csv.write_text(
+        "subject,clip,path,onset,apex,offset,emotion,aus,fps\n"
+        "s01,c1,s01/c1.mp4,5,10,20,fear,1,200\ns01,c1,s01/c1.mp4,5,10,20,fear,1,200\n"
+    )
     with pytest.raises(AnnotationError, match="row 3: clip id 'c1' repeats row 2"):
         read_annotations(csv, format="csv")
 

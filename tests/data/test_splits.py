@@ -9,8 +9,9 @@ def make_records(n_subjects=12, per_subject=6, seed=0):
     rng = np.random.default_rng(seed)
     return [
         ClipRecord(f"s{s:02d}", f"s{s:02d}_{c}", "x.mp4", 0, 1, 2, "x", int(rng.integers(0, 4)), n_frames=3)
-        for s in range(n_subjects) for c in range(per_subject)
-    ]  # fmt: skip
+        for s in range(n_subjects)
+        for c in range(per_subject)
+    ]
 
 
 def subjects(records, positions):

@@ -135,7 +135,18 @@ def test_each_au_moves_what_facs_says(face, au, landmark, moves):
     assert moves(at(field, face, landmark)), at(field, face, landmark)
 
 
-@pytest.mark.parametrize("au, still", [("1", "mouth_corner_L"), ("2", "chin"), ("4", "lip_upper_top"), ("12", "brow_mid_L"), ("15", "brow_inner_R"), ("26", "brow_outer_L"), ("5", "mouth_corner_R")])
+@pytest.mark.parametrize(
+    "au, still",
+    [
+        ("1", "mouth_corner_L"),
+        ("2", "chin"),
+        ("4", "lip_upper_top"),
+        ("12", "brow_mid_L"),
+        ("15", "brow_inner_R"),
+        ("26", "brow_outer_L"),
+        ("5", "mouth_corner_R"),
+    ],
+)
 def test_an_au_leaves_distant_regions_alone(face, au, still):
     field = displacement_field(face, au, amplitude=2.0)
     assert np.hypot(*at(field, face, still)) < 0.05
@@ -144,7 +155,10 @@ def test_an_au_leaves_distant_regions_alone(face, au, still):
 def test_lips_part_above_up_below_down(face):
     field = displacement_field(face, "25", amplitude=2.0)
     seam = face.landmarks["seam"]
-    above, below = field[int(round(seam[1] - 0.04 * face.unit)), int(round(seam[0]))], field[int(round(seam[1] + 0.05 * face.unit)), int(round(seam[0]))]
+    above, below = (
+        field[int(round(seam[1] - 0.04 * face.unit)), int(round(seam[0]))],
+        field[int(round(seam[1] + 0.05 * face.unit)), int(round(seam[0]))],
+    )
     assert above[1] < -0.3 and below[1] > 0.8
 
 
@@ -167,8 +181,14 @@ def region_change(frames: np.ndarray, box) -> float:
 def test_rendered_pixels_change_where_the_au_acts(face):
     lm = face.landmarks
     u = face.unit
-    mouth = ((int(lm["lip_upper_top"][1] - 0.1 * u), int(lm["lip_lower_bottom"][1] + 0.1 * u)), (int(lm["mouth_corner_R"][0] - 0.1 * u), int(lm["mouth_corner_L"][0] + 0.1 * u)))
-    brows = ((int(lm["brow_mid_L"][1] - 0.15 * u), int(lm["brow_inner_L"][1] + 0.1 * u)), (int(lm["brow_outer_R"][0]), int(lm["brow_outer_L"][0])))
+    mouth = (
+        (int(lm["lip_upper_top"][1] - 0.1 * u), int(lm["lip_lower_bottom"][1] + 0.1 * u)),
+        (int(lm["mouth_corner_R"][0] - 0.1 * u), int(lm["mouth_corner_L"][0] + 0.1 * u)),
+    )
+    brows = (
+        (int(lm["brow_mid_L"][1] - 0.15 * u), int(lm["brow_inner_L"][1] + 0.1 * u)),
+        (int(lm["brow_outer_R"][0]), int(lm["brow_outer_L"][0])),
+    )
 
     def apex_vs_neutral(aus: str) -> np.ndarray:
         frames = render_video(face, [Event(1, 5, 9, aus)], 10, 200, nuisance=Nuisance.none(), rng=np.random.default_rng(0))
@@ -223,7 +243,16 @@ def test_long_video_on_a_canvas_holds_several_events_at_their_frames():
     layers = render_face(sample_identity(np.random.default_rng(5)), 64)
     events = [Event(5, 10, 20, "6+12"), Event(30, 36, 45, "1+2+5")]
     canvas = Canvas(width=120, height=90, x=40, y=10)
-    frames = render_video(layers, events, 50, 30, blinks=[Blink(start=24, fps=30, duration_ms=100)], nuisance=Nuisance.none(), canvas=canvas, rng=np.random.default_rng(0))
+    frames = render_video(
+        layers,
+        events,
+        50,
+        30,
+        blinks=[Blink(start=24, fps=30, duration_ms=100)],
+        nuisance=Nuisance.none(),
+        canvas=canvas,
+        rng=np.random.default_rng(0),
+    )
     assert frames.shape == (50, 90, 120, 3)
     mask = np.zeros((90, 120), bool)
     mask[10:74, 40:104] = True
@@ -397,7 +426,20 @@ def test_cache_generates_once_for_concurrent_callers(tmp_path, monkeypatch):
 
 
 def test_cli_writes_a_set_and_names_unknown_options(tmp_path, capsys):
-    assert main([f"out_dir={tmp_path / 'cli'}", "n_subjects=1", "clips_per_subject=1", "size=48", "clip_seconds=0.1", "max_ms=40", "workers=1"]) == 0
+    assert (
+        main(
+            [
+                f"out_dir={tmp_path / 'cli'}",
+                "n_subjects=1",
+                "clips_per_subject=1",
+                "size=48",
+                "clip_seconds=0.1",
+                "max_ms=40",
+                "workers=1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "1 clips" in out and (tmp_path / "cli" / "annotations.csv").is_file()
     assert f"sha256 of the set: {dataset_digest(tmp_path / 'cli')}" in out
@@ -405,5 +447,7 @@ def test_cli_writes_a_set_and_names_unknown_options(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "unknown option 'n_subject'" in err and "n_subjects" in err and "\n" not in err
     assert main([f"out_dir={tmp_path}", "n_subjects=many"]) == 2
-    proc = subprocess.run([sys.executable, "-m", "mer.data.synthetic", "out_dir=/nonexistent", "colour=1"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mer.data.synthetic", "out_dir=/nonexistent", "colour=1"], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "unknown option 'colour'" in proc.stderr

@@ -9,8 +9,14 @@ import pytest
 
 from mer.data import video as video_module
 from mer.data.video import (
-    DecordSource, VideoError, count_frames, list_backends, open_video, write_frame_folder, write_video,
-)  # fmt: skip
+    DecordSource,
+    VideoError,
+    count_frames,
+    list_backends,
+    open_video,
+    write_frame_folder,
+    write_video,
+)
 from tests.helpers import index_folder, index_frame, index_video, read_index
 
 BACKENDS = ["decord", "pyav"]

@@ -93,8 +93,8 @@ def test_au_f1_at_per_clip_thresholds_of_pooled_folds():
 
 def test_present_aus_names_the_aus_at_or_above_their_thresholds():
     probs = np.array([[0.6, 0.2, 0.5], [0.1, 0.3, 0.4]])
-    assert present_aus(probs, 0.5, [4, 7, 23]) == ["AU4+AU23", ""]
-    assert present_aus(probs, [0.7, 0.25, 0.45], [4, 7, 23]) == ["AU23", "AU7"]
+    assert present_aus(probs, 0.5, [4, 7, 23]) == ["AU04+AU23", ""]
+    assert present_aus(probs, [0.7, 0.25, 0.45], [4, 7, 23]) == ["AU23", "AU07"]
     assert present_aus(np.zeros((2, 0)), 0.5, []) == ["", ""]  # a model without the AU head
     # decided on the probability as a table writes it: 0.4999996 is written 0.5, which meets 0.5
-    assert present_aus(np.array([[0.4999996, 0.4999994]]), 0.5, [4, 7]) == ["AU4"]
+    assert present_aus(np.array([[0.4999996, 0.4999994]]), 0.5, [4, 7]) == ["AU04"]

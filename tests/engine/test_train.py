@@ -19,12 +19,12 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from mer.data.synthetic import GENERATOR_VERSION, dataset_digest, generate
-from mer.engine.metrics import THRESHOLD_GRID, au_metrics, present_aus
 from mer.engine.loop import train_one_epoch
-from mer.models.checkpoint import load_checkpoint
+from mer.engine.metrics import THRESHOLD_GRID, au_metrics, present_aus
 from mer.losses import EmotionLoss
 from mer.losses.au import FrameAULoss
 from mer.losses.schedule import ScheduleState
+from mer.models.checkpoint import load_checkpoint
 from tests.helpers import load_tool
 
 CONFIGS = Path(__file__).resolve().parents[2] / "mer" / "configs"
@@ -38,9 +38,16 @@ def tiny_set(tmp_path_factory) -> Path:
 
 def overrides(annotations: Path, *extra: str) -> list[str]:
     return [
-        "data=dfme", f"data.annotations={annotations}", "data.crop_size=64", "clip_sampler.num_frames=8",
-        "trainer.epochs=2", "trainer.num_workers=0", "trainer.progress=false", "trainer.batch_size=8", *extra,
-    ]  # fmt: skip
+        "data=dfme",
+        f"data.annotations={annotations}",
+        "data.crop_size=64",
+        "clip_sampler.num_frames=8",
+        "trainer.epochs=2",
+        "trainer.num_workers=0",
+        "trainer.progress=false",
+        "trainer.batch_size=8",
+        *extra,
+    ]
 
 
 def make_cfg(annotations: Path, *extra: str):
@@ -53,12 +60,20 @@ def cli(annotations: Path, run_dir: Path, *extra: str) -> list[str]:
 
 
 def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
-    from mer.evaluate import run as evaluate_run  # the command module: its run is what mer-evaluate runs
     from mer.engine.experiment import run
+    from mer.evaluate import run as evaluate_run  # the command module: its run is what mer-evaluate runs
 
     result = run(make_cfg(tiny_set), tmp_path / "run")
     run_dir = tmp_path / "run"
-    for name in ("config.yaml", "metrics.json", "predictions.csv", "confusion_matrix.png", "curves.png", "best.pt", "fold0/last.pt"):
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "predictions.csv",
+        "confusion_matrix.png",
+        "curves.png",
+        "best.pt",
+        "fold0/last.pt",
+    ):
         assert (run_dir / name).stat().st_size > 0, name
     assert any((run_dir / "tensorboard" / "fold0").iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -68,7 +83,10 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
     env = metrics["environment"]
     assert env["torch"] == torch.__version__ and env["device"] == "cpu" and env["numpy"] == np.__version__
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-    assert env["data"]["synthetic_set_sha256"] == dataset_digest(tiny_set.parent) and env["data"]["generator_version"] == GENERATOR_VERSION
+    assert (
+        env["data"]["synthetic_set_sha256"] == dataset_digest(tiny_set.parent)
+        and env["data"]["generator_version"] == GENERATOR_VERSION
+    )
     assert env["data"]["annotations_sha256"] == hashlib.sha256(tiny_set.read_bytes()).hexdigest()
     predictions = pd.read_csv(run_dir / "predictions.csv")
     assert {"clip", "subject", "true", "predicted", "p_happiness", "p_AU12"} <= set(predictions.columns)
@@ -95,7 +113,9 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
     assert predictions["aus"].fillna("").tolist() == present_aus(p_au, thresholds, ckpt["au_names"])
     saved = json.loads((run_dir / "fold0" / "result.json").read_text())["predictions"]
     tuned = au_metrics(np.array(saved["au_true"]), np.array(saved["au_probs"]), np.array(thresholds))["au_f1"]
-    assert metrics["au_f1_tuned"] == pytest.approx(tuned) and set(metrics["per_au_tuned"]) == {f"AU{a:02d}" for a in ckpt["au_names"]}
+    assert metrics["au_f1_tuned"] == pytest.approx(tuned) and set(metrics["per_au_tuned"]) == {
+        f"AU{a:02d}" for a in ckpt["au_names"]
+    }
     assert evaluated["au_f1_tuned"] == pytest.approx(metrics["au_f1_tuned"], abs=1e-6)
     # tools/au_auc.py --tuned reads the recorded thresholds, and for a run from before they were
     # recorded chooses them again from the fold's best.pt on its validation clips: the same figure
@@ -116,8 +136,10 @@ def test_run_writes_a_complete_run_folder(tiny_set, tmp_path):
 
 def make_eval_cfg(annotations: Path, checkpoint: Path):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("evaluate", overrides=["data=dfme", f"data.annotations={annotations}", f"checkpoint={checkpoint}",
-                                              "split=test", "num_workers=0"])  # fmt: skip
+        return compose(
+            "evaluate",
+            overrides=["data=dfme", f"data.annotations={annotations}", f"checkpoint={checkpoint}", "split=test", "num_workers=0"],
+        )
 
 
 def test_ablation_without_au_head_and_a_thread_count(tiny_set, tmp_path):
@@ -125,8 +147,11 @@ def test_ablation_without_au_head_and_a_thread_count(tiny_set, tmp_path):
 
     threads, seen = torch.get_num_threads(), []
     try:
-        result = run(make_cfg(tiny_set, "model.au_head=false", "trainer.epochs=1", f"trainer.threads={threads + 1}"), tmp_path,
-                     on_epoch=lambda fold, epoch, record: seen.append(torch.get_num_threads()))  # fmt: skip
+        result = run(
+            make_cfg(tiny_set, "model.au_head=false", "trainer.epochs=1", f"trainer.threads={threads + 1}"),
+            tmp_path,
+            on_epoch=lambda fold, epoch, record: seen.append(torch.get_num_threads()),
+        )
     finally:
         torch.set_num_threads(threads)
     assert seen == [threads + 1]
@@ -139,8 +164,15 @@ def test_the_schedule_acts_and_is_logged(tiny_set, tmp_path):
 
     from mer.engine.experiment import run
 
-    cfg = make_cfg(tiny_set, "loss=cri", "schedule=phased", "schedule.transition_start=0.0", "schedule.transition_end=1.0",
-                   "schedule.curve=linear", "trainer.epochs=3")  # fmt: skip
+    cfg = make_cfg(
+        tiny_set,
+        "loss=cri",
+        "schedule=phased",
+        "schedule.transition_start=0.0",
+        "schedule.transition_end=1.0",
+        "schedule.curve=linear",
+        "trainer.epochs=3",
+    )
     run(cfg, tmp_path)
     history = json.loads((tmp_path / "fold0" / "result.json").read_text())["history"]
     assert [h["class_balance"] for h in history] == pytest.approx([0.0, 0.5, 1.0])
@@ -192,10 +224,19 @@ def test_non_finite_loss_stops_with_epoch_and_step(tiny_set):
     optimizer = torch.optim.AdamW(model.parameters())
     with pytest.raises(FloatingPointError, match=r"loss is nan at epoch 3, step 1"):
         train_one_epoch(
-            model, loader, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0), NaNAtSecondStep(), FrameAULoss(),
-            ScheduleState(0.0, 1.0, 0.0), device=torch.device("cpu"), epoch=3, scaler=torch.amp.GradScaler("cuda", enabled=False),
-            grad_clip=1.0, progress=False,
-        )  # fmt: skip
+            model,
+            loader,
+            optimizer,
+            torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
+            NaNAtSecondStep(),
+            FrameAULoss(),
+            ScheduleState(0.0, 1.0, 0.0),
+            device=torch.device("cpu"),
+            epoch=3,
+            scaler=torch.amp.GradScaler("cuda", enabled=False),
+            grad_clip=1.0,
+            progress=False,
+        )
 
 
 def read_outputs(run_dir: Path):
@@ -245,8 +286,16 @@ def test_two_processes_compute_what_one_computes(tiny_set, tmp_path):
     act in the second epoch (CRI under the phased schedule): each process must normalise its
     weighted loss by the global batch's weight, not by its own half's.
     """
-    extra = ("+model.backbone_options.norm=group", "data.augment.enabled=false", "clip_sampler.jitter=0", "model.dropout=0",
-             "loss=cri", "schedule=phased", "schedule.transition_start=0.0", "schedule.transition_end=0.5")  # fmt: skip
+    extra = (
+        "+model.backbone_options.norm=group",
+        "data.augment.enabled=false",
+        "clip_sampler.jitter=0",
+        "model.dropout=0",
+        "loss=cri",
+        "schedule=phased",
+        "schedule.transition_start=0.0",
+        "schedule.transition_end=0.5",
+    )
     subprocess.run(cli(tiny_set, tmp_path / "one", *extra), check=True, capture_output=True)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
     command = torchrun + cli(tiny_set, tmp_path / "two", *extra)[1:]
@@ -259,7 +308,10 @@ def test_two_processes_compute_what_one_computes(tiny_set, tmp_path):
     # probabilities; ranks that skipped the all-reduce (each on its own half batch) differ far more.
     assert np.allclose(two_pred[probs].to_numpy(), one_pred[probs].to_numpy(), atol=1e-3)
     assert two_metrics["uf1"] == pytest.approx(one_metrics["uf1"], abs=1e-6)
-    one_w, two_w = load_checkpoint(tmp_path / "one" / "fold0" / "last.pt")["model"], load_checkpoint(tmp_path / "two" / "fold0" / "last.pt")["model"]
+    one_w, two_w = (
+        load_checkpoint(tmp_path / "one" / "fold0" / "last.pt")["model"],
+        load_checkpoint(tmp_path / "two" / "fold0" / "last.pt")["model"],
+    )
     # AdamW divides by sqrt(second moment): where a gradient is ~0, the all-reduce's rounding can move
     # a weight by up to lr (0.002) per step; everywhere else the two runs agree far more closely.
     worst = max((one_w[k].float() - two_w[k].float()).abs().max().item() for k in one_w if one_w[k].is_floating_point())

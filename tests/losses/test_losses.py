@@ -34,7 +34,9 @@ def test_cross_entropy_by_hand():
 def test_focal_by_hand():
     ls = log_softmax_rows(LOGITS)
     terms = [-((1 - math.exp(ls[0][0])) ** 2) * ls[0][0], -((1 - math.exp(ls[1][2])) ** 2) * ls[1][2]]
-    assert build_emotion_loss("focal", class_counts=COUNTS, gamma=2.0)(LOGITS, TARGET).item() == pytest.approx(sum(terms) / 2, rel=1e-6)
+    assert build_emotion_loss("focal", class_counts=COUNTS, gamma=2.0)(LOGITS, TARGET).item() == pytest.approx(
+        sum(terms) / 2, rel=1e-6
+    )
 
 
 def test_class_balanced_weights_by_hand():

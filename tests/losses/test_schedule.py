@@ -10,8 +10,9 @@ def test_none_is_constant():
 
 
 def test_phased_weights_at_chosen_epochs():
-    schedule = build_schedule("phased", transition_start=0.2, transition_end=0.8, curve="linear", sampling=0.5,
-                              au_weight=1.0, au_weight_end=0.2)  # fmt: skip
+    schedule = build_schedule(
+        "phased", transition_start=0.2, transition_end=0.8, curve="linear", sampling=0.5, au_weight=1.0, au_weight_end=0.2
+    )
     epochs = 11  # positions 0.0, 0.1, ..., 1.0
     alpha = [schedule(e, epochs).class_balance for e in range(epochs)]
     assert alpha[:3] == [0.0, 0.0, 0.0]  # representation learning, instance-balanced

@@ -39,9 +39,7 @@ def test_every_registered_backbone_is_checked():
     assert sorted(SMALL) == sorted(DEFAULT) == list_backbones()
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in sorted(SMALL)]
-)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in sorted(SMALL)])
 def test_feature_map_shape(name):
     (batch, frames, crop), expected = SMALL[name]
     backbone = build_backbone(name, num_frames=frames, crop_size=crop).eval()

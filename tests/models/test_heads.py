@@ -75,7 +75,9 @@ def test_build_model_passes_only_the_options_a_config_sets():
 
     from mer.models.net import build_model
 
-    cfg = OmegaConf.create({"backbone": "x3d_tiny", "backbone_options": {}, "pretrained": None, "dim": 48, "grid": None, "gate": None})
+    cfg = OmegaConf.create(
+        {"backbone": "x3d_tiny", "backbone_options": {}, "pretrained": None, "dim": 48, "grid": None, "gate": None}
+    )
     model = build_model(cfg, num_classes=7, num_aus=5, num_frames=4, crop_size=32)
     default = inspect.signature(MERNet).parameters
     assert model.project[0].out_features == 48  # set: passed on

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fractions
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -38,11 +37,23 @@ def checkpoint(tmp_path_factory) -> Path:
     """A tiny model trained for one epoch on 64 px synthetic clips."""
     from mer.engine.experiment import run
 
-    data = generate(tmp_path_factory.mktemp("train_data"), n_subjects=6, clips_per_subject=3, size=64, clip_seconds=0.3, seed=4, workers=2)
+    data = generate(
+        tmp_path_factory.mktemp("train_data"), n_subjects=6, clips_per_subject=3, size=64, clip_seconds=0.3, seed=4, workers=2
+    )
     out = tmp_path_factory.mktemp("run")
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("train", overrides=["data=dfme", f"data.annotations={data}", "data.crop_size=64", "clip_sampler.num_frames=8",
-                                          "trainer.epochs=1", "trainer.num_workers=0", "trainer.progress=false"])  # fmt: skip
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=dfme",
+                f"data.annotations={data}",
+                "data.crop_size=64",
+                "clip_sampler.num_frames=8",
+                "trainer.epochs=1",
+                "trainer.num_workers=0",
+                "trainer.progress=false",
+            ],
+        )
     run(cfg, out)
     return out / "best.pt"
 
@@ -82,7 +93,11 @@ def recordings(tmp_path_factory) -> Path:
     frames = open_video(base, "pyav").get_frames(range(60))
     write_frame_folder(root / "f_frames", frames)
     rng = np.random.default_rng(0)
-    write_video(root / "g_noface.mp4", [np.full((144, 192, 3), 100, np.uint8) + rng.integers(0, 3, (144, 192, 3), dtype=np.uint8) for _ in range(60)], 30)
+    write_video(
+        root / "g_noface.mp4",
+        [np.full((144, 192, 3), 100, np.uint8) + rng.integers(0, 3, (144, 192, 3), dtype=np.uint8) for _ in range(60)],
+        30,
+    )
     cut = base.read_bytes()
     (root / "h_truncated.mp4").write_bytes(cut[: len(cut) // 3])
     (root / "i_notavideo.mp4").write_text("not a video\n" * 100)
@@ -91,8 +106,18 @@ def recordings(tmp_path_factory) -> Path:
 
 def score_cfg(checkpoint: Path, inputs, output: Path, *extra: str):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("score", overrides=[f"checkpoint={checkpoint}", f"input={inputs}", f"output={output}", "num_workers=2",
-                                           "progress=false", f"cache_dir={output.parent / 'cache'}", *extra])  # fmt: skip
+        return compose(
+            "score",
+            overrides=[
+                f"checkpoint={checkpoint}",
+                f"input={inputs}",
+                f"output={output}",
+                "num_workers=2",
+                "progress=false",
+                f"cache_dir={output.parent / 'cache'}",
+                *extra,
+            ],
+        )
 
 
 def test_scores_a_folder_of_real_world_like_inputs(checkpoint, recordings, tmp_path):
@@ -101,8 +126,17 @@ def test_scores_a_folder_of_real_world_like_inputs(checkpoint, recordings, tmp_p
     summary = score(score_cfg(checkpoint, recordings, tmp_path / "results.csv", f"frames_output={tmp_path / 'frames.csv'}"))
     rows = pd.read_csv(tmp_path / "results.csv")
     status = rows.groupby(rows["video"].map(lambda v: Path(v).name))["status"].first().to_dict()
-    assert set(status) == {"a_h264.mp4", "b_h264.mov", "c_hevc.mkv", "d_mjpeg.avi", "e_vfr.mp4", "f_frames", "g_noface.mp4",
-                           "h_truncated.mp4", "i_notavideo.mp4"}  # fmt: skip
+    assert set(status) == {
+        "a_h264.mp4",
+        "b_h264.mov",
+        "c_hevc.mkv",
+        "d_mjpeg.avi",
+        "e_vfr.mp4",
+        "f_frames",
+        "g_noface.mp4",
+        "h_truncated.mp4",
+        "i_notavideo.mp4",
+    }
     for name in ("a_h264.mp4", "b_h264.mov", "c_hevc.mkv", "d_mjpeg.avi", "e_vfr.mp4", "f_frames"):
         assert status[name] in ("ok", "no_event"), (name, rows[rows.video.str.endswith(name)].reason.tolist())
     assert status["a_h264.mp4"] == "ok" and status["g_noface.mp4"] == "no_face"
@@ -137,7 +171,8 @@ def test_a_rerun_skips_finished_videos_and_overwrite_redoes_them(checkpoint, rec
     assert first["skipped"] == 0 and first["no_face"] == 1
     again = score(score_cfg(checkpoint, videos, tmp_path / "r.jsonl"))
     assert again == {"ok": 0, "no_face": 0, "no_event": 0, "error": 0, "skipped": 2}
-    assert len(read_rows(tmp_path / "r.jsonl")) == len([json.loads(l) for l in (tmp_path / "r.jsonl").read_text().splitlines()])
+    lines = (tmp_path / "r.jsonl").read_text().splitlines()
+    assert len(read_rows(tmp_path / "r.jsonl")) == len([json.loads(line) for line in lines])
     redone = score(score_cfg(checkpoint, videos, tmp_path / "r.jsonl", "overwrite=true"))
     assert redone["skipped"] == 0
 
@@ -173,11 +208,25 @@ def test_a_crash_between_rows_and_done_line_loses_only_that_video(tmp_path):
 
 @pytest.mark.slow
 def test_kill_and_resume_equals_one_uninterrupted_run(checkpoint, recordings, tmp_path):
-    inputs = f"[{','.join(str(recordings / n) for n in ('a_h264.mp4', 'nested/b_h264.mov', 'c_hevc.mkv', 'd_mjpeg.avi', 'f_frames'))}]"
+    inputs = (
+        f"[{','.join(str(recordings / n) for n in ('a_h264.mp4', 'nested/b_h264.mov', 'c_hevc.mkv', 'd_mjpeg.avi', 'f_frames'))}]"
+    )
 
     def command(output: Path, *extra):
-        return [sys.executable, "-m", "mer.score", f"checkpoint={checkpoint}", f"input={inputs}", f"output={output}", "num_workers=0",
-                "progress=false", "batch_size=1", f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'h'}", *extra]  # fmt: skip
+        return [
+            sys.executable,
+            "-m",
+            "mer.score",
+            f"checkpoint={checkpoint}",
+            f"input={inputs}",
+            f"output={output}",
+            "num_workers=0",
+            "progress=false",
+            "batch_size=1",
+            f"cache_dir={tmp_path / 'cache'}",
+            f"hydra.run.dir={tmp_path / 'h'}",
+            *extra,
+        ]
 
     subprocess.run(command(tmp_path / "whole.csv"), check=True, capture_output=True)
     shutil.rmtree(tmp_path / "cache")
@@ -216,8 +265,21 @@ def test_two_shards_merged_equal_one_run(checkpoint, recordings, tmp_path):
 
 def test_failures_exit_non_zero_with_a_summary(checkpoint, recordings, tmp_path):
     inputs = f"[{recordings / 'a_h264.mp4'},{recordings / 'i_notavideo.mp4'}]"
-    done = subprocess.run([sys.executable, "-m", "mer.score", f"checkpoint={checkpoint}", f"input={inputs}", f"output={tmp_path / 'r.parquet'}",
-                           "num_workers=0", "progress=false", f"hydra.run.dir={tmp_path / 'h'}"], capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mer.score",
+            f"checkpoint={checkpoint}",
+            f"input={inputs}",
+            f"output={tmp_path / 'r.parquet'}",
+            "num_workers=0",
+            "progress=false",
+            f"hydra.run.dir={tmp_path / 'h'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 1
     assert "done 1, skipped 0, failed 1" in done.stderr
     table = pd.read_parquet(tmp_path / "r.parquet")
@@ -261,9 +323,9 @@ def test_batch_size_caps_every_model_call(tmp_path):
     """Chunks from workers are gathered across videos, but no model call exceeds batch_size clips."""
     import torch
 
-    from mer.scoring.run import Scorer, columns
     from mer.scoring.models import ScoringModel
     from mer.scoring.pipeline import Candidate, VideoPlan
+    from mer.scoring.run import Scorer, columns
 
     calls = []
 
@@ -277,8 +339,17 @@ def test_batch_size_caps_every_model_call(tmp_path):
     scorer = Scorer(model, writer, batch_size=4, frames=False)
     for v in range(3):  # three videos of 3 clips each: 9 clips
         plan = VideoPlan("ok", 30.0, 100, [Candidate(i, i + 1, i + 2, times=[0.0, 0.0, 0.0]) for i in range(3)])
-        scorer.add({"video": f"v{v}.mp4", "status": "ok", "plan": plan, "first": 0, "clips": torch.zeros(3, 3, 2, 8, 8),
-                    "indices": np.zeros((3, 2), np.int64), "last": True})  # fmt: skip
+        scorer.add(
+            {
+                "video": f"v{v}.mp4",
+                "status": "ok",
+                "plan": plan,
+                "first": 0,
+                "clips": torch.zeros(3, 3, 2, 8, 8),
+                "indices": np.zeros((3, 2), np.int64),
+                "last": True,
+            }
+        )
     scorer.flush()
     writer.finish()
     assert max(calls) <= 4 and sum(calls) == 9
@@ -289,31 +360,50 @@ def test_batch_size_caps_every_model_call(tmp_path):
 def test_evaluation_and_scoring_build_the_same_tensors_from_the_same_frames(tmp_path, resize):
     """The checkpoint's input spec drives both paths: ClipDataset (training's evaluation,
     mer-evaluate) and the scoring workers (mer-score, mer.predict) give the model the same tensor."""
-    from omegaconf import OmegaConf
 
     from mer.cli import compose
     from mer.data.build import load_records
+    from mer.data.clip import ClipSpec
+    from mer.data.samplers import build_sampler
     from mer.engine.experiment import run
     from mer.evaluate import evaluation_set
     from mer.models.checkpoint import load_model
     from mer.scoring.jobs import VideoJobs
     from mer.scoring.spotting import SpottingConfig
-    from mer.data.clip import ClipSpec
-    from mer.data.samplers import build_sampler
 
     data = generate(tmp_path / "clips", n_subjects=4, clips_per_subject=2, size=64, clip_seconds=0.3, seed=6, workers=1)
     extra = [] if resize is None else [f"data.resize={resize}"]
-    cfg = compose("train", ["data=dfme", f"data.annotations={data}", "data.crop_size=56", "clip_sampler.num_frames=6", "trainer.epochs=1",
-                            "trainer.max_steps_per_epoch=1", "trainer.num_workers=0", "trainer.progress=false", *extra])  # fmt: skip
+    cfg = compose(
+        "train",
+        [
+            "data=dfme",
+            f"data.annotations={data}",
+            "data.crop_size=56",
+            "clip_sampler.num_frames=6",
+            "trainer.epochs=1",
+            "trainer.max_steps_per_epoch=1",
+            "trainer.num_workers=0",
+            "trainer.progress=false",
+            *extra,
+        ],
+    )
     run(cfg, tmp_path / "run")
     loaded = load_model(tmp_path / "run" / "best.pt")
     assert loaded.input["representation"] == "flow" and loaded.input["resize"] == resize
     records = load_records(cfg.data)
     evaluated = {item["clip_id"]: item["clip"] for item in evaluation_set(records, cfg.data, loaded)}
     spec, sampler = ClipSpec.from_dict(loaded.input), dict(loaded.config.clip_sampler)
-    jobs = VideoJobs([Path(r.path) for r in records], sampler=build_sampler(sampler.pop("name"), **sampler), spec=spec,
-                     face={"enabled": False}, spotting=SpottingConfig(), batch_size=4, frames_fps=30.0, cache=tmp_path / "cache",
-                     records_by_video={r.path: [r] for r in records})  # fmt: skip
+    jobs = VideoJobs(
+        [Path(r.path) for r in records],
+        sampler=build_sampler(sampler.pop("name"), **sampler),
+        spec=spec,
+        face={"enabled": False},
+        spotting=SpottingConfig(),
+        batch_size=4,
+        frames_fps=30.0,
+        cache=tmp_path / "cache",
+        records_by_video={r.path: [r] for r in records},
+    )
     scored = {item["plan"].candidates[item["first"]].clip_id: item["clips"][0] for item in jobs}
     assert set(scored) == set(evaluated) and len(scored) == 8
     for clip_id, clip in scored.items():

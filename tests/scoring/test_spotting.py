@@ -82,7 +82,9 @@ def test_spotter_finds_synthetic_micro_expressions_among_blinks(long_video):
     ours = evaluate_spotting(found, truth)
     assert ours["recall"] >= 0.6 and ours["precision"] >= 0.5, ours
     # Blinks (brief, local, like an ME) are not taken for expressions: the eye band is masked.
-    blink_hits = sum(any(interval_iou(iv, b) > 0 for b in info.blinks) and not any(interval_iou(iv, t) > 0 for t in truth) for iv in found)
+    blink_hits = sum(
+        any(interval_iou(iv, b) > 0 for b in info.blinks) and not any(interval_iou(iv, t) > 0 for t in truth) for iv in found
+    )
     assert blink_hits <= 1
     # The same result from the one-call helper.
     assert spot(face_frames(long_video), info.fps) == found

@@ -15,19 +15,19 @@ import math
 import os
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 
-from mer.data.aus import AUParseError, parse_aus
-from mer.data.labels import LabelMap, UnknownEmotionError, get_label_map, normalise_emotion
+from mer.data.aus import parse_aus
+from mer.data.labels import LabelMap, get_label_map, normalise_emotion
 from mer.data.records import AnnotationError, ClipRecord, check_event
 from mer.data.video import VIDEO_SUFFIXES, VideoError, count_frames, list_frame_files
 from mer.registry import Registry
 
-FORMATS: Registry[Callable[..., Iterator["RawRow"]]] = Registry("annotation format")
+FORMATS: Registry[Callable[..., Iterator[RawRow]]] = Registry("annotation format")
 
 
 @dataclass
@@ -192,11 +192,24 @@ def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord | None:
         raise ValueError(f"fps {raw.fps!r} is not a frame rate")
     start, stop = (onset, offset + 1) if raw.event_span else (0, n_frames)
     return ClipRecord(
-        subject=str(raw.subject), clip_id=str(raw.clip_id), path=str(media),
-        onset=onset, apex=apex, offset=offset, emotion=emotion, label=label, aus=aus,
-        fps=fps, n_frames=n_frames, source=fmt, apex_estimated=estimated,
-        start=start, stop=stop, first_frame=first_frame, extra=dict(raw.extra),
-    )  # fmt: skip
+        subject=str(raw.subject),
+        clip_id=str(raw.clip_id),
+        path=str(media),
+        onset=onset,
+        apex=apex,
+        offset=offset,
+        emotion=emotion,
+        label=label,
+        aus=aus,
+        fps=fps,
+        n_frames=n_frames,
+        source=fmt,
+        apex_estimated=estimated,
+        start=start,
+        stop=stop,
+        first_frame=first_frame,
+        extra=dict(raw.extra),
+    )
 
 
 def _isnan(value: object) -> bool:
@@ -231,7 +244,9 @@ def _key(name: object) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
-def find_columns(table: pd.DataFrame, path: Path, spec: dict[str, tuple[str, ...]], optional: Iterable[str] = ()) -> dict[str, str | None]:
+def find_columns(
+    table: pd.DataFrame, path: Path, spec: dict[str, tuple[str, ...]], optional: Iterable[str] = ()
+) -> dict[str, str | None]:
     """Map our names to the table's columns by aliases, ignoring case, spaces and punctuation."""
     by_key = {_key(c): c for c in table.columns}
     optional = set(optional)

@@ -6,8 +6,8 @@ Emotion. Frame cells are the numbers in the image names (img46.jpg is frame 46).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows, subject_name
 
@@ -31,7 +31,16 @@ def read_casme2(path: Path, root: Path, fps: float | None = None) -> Iterator[Ra
         filename = str(cell["filename"]).strip()
         base = root / subject / filename
         yield RawRow(
-            row=row, subject=subject, clip_id=f"{subject}/{filename}", media=find_media(base), looked_for=str(base),
-            onset=cell["onset"], apex=cell["apex"], offset=cell["offset"], emotion=cell["emotion"],
-            aus=cell["aus"], fps=fps or 200.0, numbering="file",
-        )  # fmt: skip
+            row=row,
+            subject=subject,
+            clip_id=f"{subject}/{filename}",
+            media=find_media(base),
+            looked_for=str(base),
+            onset=cell["onset"],
+            apex=cell["apex"],
+            offset=cell["offset"],
+            emotion=cell["emotion"],
+            aus=cell["aus"],
+            fps=fps or 200.0,
+            numbering="file",
+        )

@@ -8,8 +8,8 @@ its onset..offset inside the recording. Frame cells are the image numbers. Recor
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows
 
@@ -35,7 +35,18 @@ def read_casme3(path: Path, root: Path, fps: float | None = None) -> Iterator[Ra
         onset = str(cell["onset"]).strip().removesuffix(".0")
         extra = {"objective": cell["objective"]} if cell["objective"] is not None else {}
         yield RawRow(
-            row=row, subject=subject, clip_id=f"{subject}/{filename}/{onset}", media=find_media(base),
-            looked_for=str(base), onset=cell["onset"], apex=cell["apex"], offset=cell["offset"],
-            emotion=cell["emotion"], aus=cell["aus"], fps=fps or 30.0, numbering="file", event_span=True, extra=extra,
-        )  # fmt: skip
+            row=row,
+            subject=subject,
+            clip_id=f"{subject}/{filename}/{onset}",
+            media=find_media(base),
+            looked_for=str(base),
+            onset=cell["onset"],
+            apex=cell["apex"],
+            offset=cell["offset"],
+            emotion=cell["emotion"],
+            aus=cell["aus"],
+            fps=fps or 30.0,
+            numbering="file",
+            event_span=True,
+            extra=extra,
+        )

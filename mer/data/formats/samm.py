@@ -8,8 +8,8 @@ An apex of -1 means none was coded. Frame cells are the numbers in the image nam
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows, subject_name
 
@@ -39,7 +39,17 @@ def read_samm(path: Path, root: Path, fps: float | None = None) -> Iterator[RawR
         base = root / subject / filename
         extra = {k: cell[k] for k in OPTIONAL if cell[k] is not None and str(cell[k]) != "nan"}
         yield RawRow(
-            row=row, subject=subject, clip_id=filename, media=find_media(base), looked_for=str(base),
-            onset=cell["onset"], apex=cell["apex"], offset=cell["offset"], emotion=cell["emotion"],
-            aus=cell["aus"], fps=fps or 200.0, numbering="file", extra=extra,
-        )  # fmt: skip
+            row=row,
+            subject=subject,
+            clip_id=filename,
+            media=find_media(base),
+            looked_for=str(base),
+            onset=cell["onset"],
+            apex=cell["apex"],
+            offset=cell["offset"],
+            emotion=cell["emotion"],
+            aus=cell["aus"],
+            fps=fps or 200.0,
+            numbering="file",
+            extra=extra,
+        )

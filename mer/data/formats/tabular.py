@@ -19,8 +19,8 @@ folders (as DFME ships them) and 0-based positions for video files.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows
 
@@ -46,11 +46,20 @@ def read_csv(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRo
     for row, cell in rows(table, columns):
         media = root / str(cell["path"]).strip()
         yield RawRow(
-            row=row, subject=str(cell["subject"]).strip(), clip_id=str(cell["clip"]).strip(),
-            media=media if media.exists() else None, looked_for=str(media),
-            onset=cell["onset"], apex=cell["apex"], offset=cell["offset"], emotion=cell["emotion"],
-            aus=cell["aus"] or "", fps=fps or cell["fps"], n_frames=cell["n_frames"], numbering="position",
-        )  # fmt: skip
+            row=row,
+            subject=str(cell["subject"]).strip(),
+            clip_id=str(cell["clip"]).strip(),
+            media=media if media.exists() else None,
+            looked_for=str(media),
+            onset=cell["onset"],
+            apex=cell["apex"],
+            offset=cell["offset"],
+            emotion=cell["emotion"],
+            aus=cell["aus"] or "",
+            fps=fps or cell["fps"],
+            n_frames=cell["n_frames"],
+            numbering="position",
+        )
 
 
 @FORMATS.register("dfme")
@@ -65,7 +74,17 @@ def read_dfme(path: Path, root: Path, fps: float | None = None) -> Iterator[RawR
         media = find_media(base)
         numbering = "file" if media is not None and media.is_dir() else "position"
         yield RawRow(
-            row=row, subject=subject, clip_id=clip, media=media, looked_for=str(base),
-            onset=cell["onset"], apex=cell["apex"], offset=cell["offset"], emotion=cell["emotion"],
-            aus=cell["aus"] or "", fps=fps or cell["fps"], n_frames=cell["n_frames"], numbering=numbering,
-        )  # fmt: skip
+            row=row,
+            subject=subject,
+            clip_id=clip,
+            media=media,
+            looked_for=str(base),
+            onset=cell["onset"],
+            apex=cell["apex"],
+            offset=cell["offset"],
+            emotion=cell["emotion"],
+            aus=cell["aus"] or "",
+            fps=fps or cell["fps"],
+            n_frames=cell["n_frames"],
+            numbering=numbering,
+        )

@@ -15,8 +15,8 @@ the amplitude in pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -54,61 +54,149 @@ class AUModel:
 
 
 def _forehead_lines(dx: float, width: float) -> tuple[Wrinkle, ...]:
-    return tuple(Wrinkle("brow_mid", ((dx - width, -0.15 - k * 0.07), (dx, -0.17 - k * 0.07), (dx + width, -0.15 - k * 0.07)), 0.012, 0.8) for k in range(3))
+    return tuple(
+        Wrinkle("brow_mid", ((dx - width, -0.15 - k * 0.07), (dx, -0.17 - k * 0.07), (dx + width, -0.15 - k * 0.07)), 0.012, 0.8)
+        for k in range(3)
+    )
 
 
 AU_MODELS: dict[int, AUModel] = {
     m.number: m
     for m in (
-        AUModel(1, "inner brow raiser",
-                (Mover("brow_inner", (0.0, -1.0), 0.11), Mover("brow_mid", (0.0, -0.45), 0.11), Mover("brow_inner", (0.0, -0.4), 0.15, (0.0, -0.15))),
-                _forehead_lines(-0.18, 0.14)),
-        AUModel(2, "outer brow raiser",
-                (Mover("brow_outer", (0.0, -1.0), 0.11), Mover("brow_mid", (0.0, -0.5), 0.11), Mover("brow_outer", (0.0, -0.4), 0.15, (0.0, -0.15))),
-                _forehead_lines(0.12, 0.14)),
-        AUModel(4, "brow lowerer",
-                (Mover("brow_inner", (-0.7, 0.8), 0.1), Mover("brow_mid", (-0.35, 0.6), 0.11), Mover("lid_upper", (0.0, 0.25), 0.07)),
-                (Wrinkle("brow_inner", ((-0.07, -0.06), (-0.08, 0.04)), 0.014), Wrinkle("brow_inner", ((-0.02, -0.08), (-0.04, 0.02)), 0.01, 0.6))),
+        AUModel(
+            1,
+            "inner brow raiser",
+            (
+                Mover("brow_inner", (0.0, -1.0), 0.11),
+                Mover("brow_mid", (0.0, -0.45), 0.11),
+                Mover("brow_inner", (0.0, -0.4), 0.15, (0.0, -0.15)),
+            ),
+            _forehead_lines(-0.18, 0.14),
+        ),
+        AUModel(
+            2,
+            "outer brow raiser",
+            (
+                Mover("brow_outer", (0.0, -1.0), 0.11),
+                Mover("brow_mid", (0.0, -0.5), 0.11),
+                Mover("brow_outer", (0.0, -0.4), 0.15, (0.0, -0.15)),
+            ),
+            _forehead_lines(0.12, 0.14),
+        ),
+        AUModel(
+            4,
+            "brow lowerer",
+            (Mover("brow_inner", (-0.7, 0.8), 0.1), Mover("brow_mid", (-0.35, 0.6), 0.11), Mover("lid_upper", (0.0, 0.25), 0.07)),
+            (
+                Wrinkle("brow_inner", ((-0.07, -0.06), (-0.08, 0.04)), 0.014),
+                Wrinkle("brow_inner", ((-0.02, -0.08), (-0.04, 0.02)), 0.01, 0.6),
+            ),
+        ),
         AUModel(5, "upper lid raiser", (Mover("lid_upper", (0.0, -1.0), 0.06), Mover("lid_crease", (0.0, -0.4), 0.06)), gain=0.7),
-        AUModel(6, "cheek raiser",
-                (Mover("cheek", (0.0, -1.0), 0.17), Mover("lid_lower", (0.0, -0.6), 0.06), Mover("eye_outer", (0.1, -0.35), 0.08, (0.06, 0.03))),
-                tuple(Wrinkle("eye_outer", ((0.05, a), (0.13, a * 2.2)), 0.01, 0.9) for a in (-0.03, 0.01, 0.05))),
-        AUModel(7, "lid tightener",
-                (Mover("lid_lower", (0.0, -1.0), 0.06), Mover("lid_upper", (0.0, 0.4), 0.05), Mover("eye_outer", (-0.3, 0.0), 0.05)), gain=0.8),
-        AUModel(9, "nose wrinkler",
-                (Mover("nose_side", (0.0, -0.7), 0.09), Mover("ala", (0.0, -1.0), 0.08), Mover("lip_upper_mid", (0.0, -0.45), 0.1), Mover("brow_inner", (0.0, 0.35), 0.09)),
-                tuple(Wrinkle("nose_root", ((-0.07, y), (0.0, y - 0.015), (0.07, y)), 0.01, 1.0, midline=True) for y in (0.06, 0.11, 0.16))),
-        AUModel(10, "upper lip raiser",
-                (Mover("lip_upper_mid", (0.0, -1.0), 0.09), Mover("lip_upper_top", (0.0, -0.6), 0.08, midline=True), Mover("ala", (0.0, -0.3), 0.08)),
-                (Wrinkle("nasolabial", ((0.0, 0.0), (0.05, 0.12), (0.08, 0.22)), 0.016, 0.8),)),
-        AUModel(12, "lip corner puller",
-                (Mover("mouth_corner", (0.75, -0.7), 0.11), Mover("cheek", (0.0, -0.3), 0.17), Mover("lip_lower_mid", (0.3, -0.2), 0.08)),
-                (Wrinkle("nasolabial", ((0.02, 0.05), (0.07, 0.16), (0.1, 0.27)), 0.018, 0.9),)),
-        AUModel(14, "dimpler",
-                (Mover("mouth_corner", (-0.7, -0.25), 0.14), Mover("mouth_corner", (-0.3, 0.0), 0.175, (0.07, 0.0))),
-                (Wrinkle("mouth_corner", ((0.06, -0.03), (0.075, 0.02)), 0.018, 1.2),),
-                gain=1.6),
-        AUModel(15, "lip corner depressor",
-                (Mover("mouth_corner", (0.1, 1.0), 0.09), Mover("lip_lower_mid", (0.0, 0.4), 0.08)),
-                (Wrinkle("mouth_corner", ((0.02, 0.05), (0.05, 0.12)), 0.014, 0.7),)),
-        AUModel(17, "chin raiser",
-                (Mover("chin", (0.0, -1.0), 0.15, midline=True), Mover("lip_lower_bottom", (0.0, -0.6), 0.09, midline=True)),
-                (Wrinkle("chin", ((-0.1, 0.0), (0.0, 0.03), (0.1, 0.0)), 0.02, 0.7, midline=True),)),
+        AUModel(
+            6,
+            "cheek raiser",
+            (
+                Mover("cheek", (0.0, -1.0), 0.17),
+                Mover("lid_lower", (0.0, -0.6), 0.06),
+                Mover("eye_outer", (0.1, -0.35), 0.08, (0.06, 0.03)),
+            ),
+            tuple(Wrinkle("eye_outer", ((0.05, a), (0.13, a * 2.2)), 0.01, 0.9) for a in (-0.03, 0.01, 0.05)),
+        ),
+        AUModel(
+            7,
+            "lid tightener",
+            (Mover("lid_lower", (0.0, -1.0), 0.06), Mover("lid_upper", (0.0, 0.4), 0.05), Mover("eye_outer", (-0.3, 0.0), 0.05)),
+            gain=0.8,
+        ),
+        AUModel(
+            9,
+            "nose wrinkler",
+            (
+                Mover("nose_side", (0.0, -0.7), 0.09),
+                Mover("ala", (0.0, -1.0), 0.08),
+                Mover("lip_upper_mid", (0.0, -0.45), 0.1),
+                Mover("brow_inner", (0.0, 0.35), 0.09),
+            ),
+            tuple(
+                Wrinkle("nose_root", ((-0.07, y), (0.0, y - 0.015), (0.07, y)), 0.01, 1.0, midline=True)
+                for y in (0.06, 0.11, 0.16)
+            ),
+        ),
+        AUModel(
+            10,
+            "upper lip raiser",
+            (
+                Mover("lip_upper_mid", (0.0, -1.0), 0.09),
+                Mover("lip_upper_top", (0.0, -0.6), 0.08, midline=True),
+                Mover("ala", (0.0, -0.3), 0.08),
+            ),
+            (Wrinkle("nasolabial", ((0.0, 0.0), (0.05, 0.12), (0.08, 0.22)), 0.016, 0.8),),
+        ),
+        AUModel(
+            12,
+            "lip corner puller",
+            (
+                Mover("mouth_corner", (0.75, -0.7), 0.11),
+                Mover("cheek", (0.0, -0.3), 0.17),
+                Mover("lip_lower_mid", (0.3, -0.2), 0.08),
+            ),
+            (Wrinkle("nasolabial", ((0.02, 0.05), (0.07, 0.16), (0.1, 0.27)), 0.018, 0.9),),
+        ),
+        AUModel(
+            14,
+            "dimpler",
+            (Mover("mouth_corner", (-0.7, -0.25), 0.14), Mover("mouth_corner", (-0.3, 0.0), 0.175, (0.07, 0.0))),
+            (Wrinkle("mouth_corner", ((0.06, -0.03), (0.075, 0.02)), 0.018, 1.2),),
+            gain=1.6,
+        ),
+        AUModel(
+            15,
+            "lip corner depressor",
+            (Mover("mouth_corner", (0.1, 1.0), 0.09), Mover("lip_lower_mid", (0.0, 0.4), 0.08)),
+            (Wrinkle("mouth_corner", ((0.02, 0.05), (0.05, 0.12)), 0.014, 0.7),),
+        ),
+        AUModel(
+            17,
+            "chin raiser",
+            (Mover("chin", (0.0, -1.0), 0.15, midline=True), Mover("lip_lower_bottom", (0.0, -0.6), 0.09, midline=True)),
+            (Wrinkle("chin", ((-0.1, 0.0), (0.0, 0.03), (0.1, 0.0)), 0.02, 0.7, midline=True),),
+        ),
         AUModel(20, "lip stretcher", (Mover("mouth_corner", (1.0, 0.15), 0.1), Mover("lip_lower_mid", (0.4, 0.1), 0.08))),
-        AUModel(23, "lip tightener",
-                (Mover("lip_upper_top", (0.0, 0.7), 0.105, midline=True), Mover("lip_lower_bottom", (0.0, -0.8), 0.105, midline=True), Mover("mouth_corner", (-0.35, 0.0), 0.1225)),
-                (Wrinkle("seam", ((-0.12, 0.0), (0.12, 0.0)), 0.016, 0.8, midline=True),),
-                gain=1.6),
-        AUModel(25, "lips part",
-                (Mover("seam", (0.0, -0.5), 0.045, (0.0, -0.04), midline=True), Mover("seam", (0.0, 1.0), 0.045, (0.0, 0.05), midline=True)),
-                (Wrinkle("seam", ((-0.1, 0.0), (0.1, 0.0)), 0.02, 1.2, midline=True),),
-                gain=0.8),
-        AUModel(26, "jaw drop",
-                (Mover("chin", (0.0, 1.0), 0.22, midline=True), Mover("lip_lower_bottom", (0.0, 0.7), 0.09, midline=True), Mover("jaw", (0.0, 0.4), 0.16)),
-                (Wrinkle("seam", ((-0.08, 0.0), (0.08, 0.0)), 0.018, 0.8, midline=True),),
-                gain=1.1),
+        AUModel(
+            23,
+            "lip tightener",
+            (
+                Mover("lip_upper_top", (0.0, 0.7), 0.105, midline=True),
+                Mover("lip_lower_bottom", (0.0, -0.8), 0.105, midline=True),
+                Mover("mouth_corner", (-0.35, 0.0), 0.1225),
+            ),
+            (Wrinkle("seam", ((-0.12, 0.0), (0.12, 0.0)), 0.016, 0.8, midline=True),),
+            gain=1.6,
+        ),
+        AUModel(
+            25,
+            "lips part",
+            (
+                Mover("seam", (0.0, -0.5), 0.045, (0.0, -0.04), midline=True),
+                Mover("seam", (0.0, 1.0), 0.045, (0.0, 0.05), midline=True),
+            ),
+            (Wrinkle("seam", ((-0.1, 0.0), (0.1, 0.0)), 0.02, 1.2, midline=True),),
+            gain=0.8,
+        ),
+        AUModel(
+            26,
+            "jaw drop",
+            (
+                Mover("chin", (0.0, 1.0), 0.22, midline=True),
+                Mover("lip_lower_bottom", (0.0, 0.7), 0.09, midline=True),
+                Mover("jaw", (0.0, 0.4), 0.16),
+            ),
+            (Wrinkle("seam", ((-0.08, 0.0), (0.08, 0.0)), 0.018, 0.8, midline=True),),
+            gain=1.1,
+        ),
     )
-}  # fmt: skip
+}
 
 SUPPORTED_AUS = tuple(sorted(AU_MODELS))
 
@@ -179,7 +267,9 @@ def wrinkle_map(layers: FaceLayers, aus, weights: Sequence[float] | None = None,
                 pts = np.array([base + np.array([sign * x, y]) * layers.unit for x, y in wrinkle.points])
                 mask = np.zeros_like(canvas, np.uint8)
                 thickness = max(1, int(round(wrinkle.width * layers.unit * ss)))
-                cv2.polylines(mask, [np.round((pts * ss + (ss - 1) / 2) * 16).astype(np.int32)], False, 255, thickness, cv2.LINE_AA, shift=4)
+                cv2.polylines(
+                    mask, [np.round((pts * ss + (ss - 1) / 2) * 16).astype(np.int32)], False, 255, thickness, cv2.LINE_AA, shift=4
+                )
                 strength = wrinkle.depth * weight * (midline_weight if side is None else 1.0)
                 canvas = np.maximum(canvas, mask.astype(np.float32) / 255.0 * strength)
     small = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)

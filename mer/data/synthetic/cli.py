@@ -19,7 +19,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args):
-        print(main.__doc__ + "\noptions: out_dir, cache_dir, " + ", ".join(f"{f.name}={f.default}" for f in fields(SyntheticSettings)))
+        print(
+            main.__doc__
+            + "\noptions: out_dir, cache_dir, "
+            + ", ".join(f"{f.name}={f.default}" for f in fields(SyntheticSettings))
+        )
         return 0
     try:
         cli = OmegaConf.to_container(OmegaConf.from_dotlist(args))

@@ -120,7 +120,19 @@ def _hair_cap(ident: Identity) -> np.ndarray:
         angle = np.arctan2(outer[:, 1] - c[1], outer[:, 0] - c[0])
         outer = c + (outer - c) * (1 + 0.03 * np.sin(angle * 14))[:, None]
     h = ident.hairline
-    line = spline(np.array([(-fw * 0.98, -0.25), (-fw * 0.9, -0.6), (-0.55, h + 0.12), (0.0, h), (0.55, h + 0.12), (fw * 0.9, -0.6), (fw * 0.98, -0.25)]))
+    line = spline(
+        np.array(
+            [
+                (-fw * 0.98, -0.25),
+                (-fw * 0.9, -0.6),
+                (-0.55, h + 0.12),
+                (0.0, h),
+                (0.55, h + 0.12),
+                (fw * 0.9, -0.6),
+                (fw * 0.98, -0.25),
+            ]
+        )
+    )
     return np.vstack([outer, line[::-1]])
 
 
@@ -157,7 +169,9 @@ def render_face(ident: Identity, size: int, *, supersample: int = SUPERSAMPLE) -
     if ident.hair_style == "long":
         back = p.polygon(np.array([(-1.05, -0.9), (-1.25, 0.2), (-1.3, 1.7), (1.3, 1.7), (1.25, 0.2), (1.05, -0.9)]))
         cover(back, hair * 0.8)
-    shirt = p.polygon(spline(np.array([(-2.2, 2.4), (-2.0, 1.55), (-0.9, 1.28), (0.0, 1.35), (0.9, 1.28), (2.0, 1.55), (2.2, 2.4)])))
+    shirt = p.polygon(
+        spline(np.array([(-2.2, 2.4), (-2.0, 1.55), (-0.9, 1.28), (0.0, 1.35), (0.9, 1.28), (2.0, 1.55), (2.2, 2.4)]))
+    )
     neck = p.polygon(np.array([(-0.5, 0.6), (-0.48, 1.45), (0.0, 1.6), (0.48, 1.45), (0.5, 0.6)]))
     cover(neck, skin * 0.78)
     _shade(rgb, p.ellipse(lm["chin_bottom"] + (0, 0.05), (0.55, 0.15), blur=0.05) * neck, 0.7)  # under the jaw
@@ -174,19 +188,58 @@ def render_face(ident: Identity, size: int, *, supersample: int = SUPERSAMPLE) -
         s = SIGN[side]
         _shade(rgb, p.ellipse(lm[f"eye_center_{side}"] + (0, -0.02), (0.28, 0.17), blur=0.06), 0.88)
         _paint(rgb, p.ellipse(lm[f"cheek_{side}"] + (0.05 * s, 0.05), (0.2, 0.13), blur=0.09), (220, 110, 100), 0.12)
-        fold = spline(np.array([lm[f"nasolabial_{side}"], (lm[f"nasolabial_{side}"] + lm[f"nasolabial_end_{side}"]) / 2 + (0.03 * s, 0), lm[f"nasolabial_end_{side}"]]))
+        fold = spline(
+            np.array(
+                [
+                    lm[f"nasolabial_{side}"],
+                    (lm[f"nasolabial_{side}"] + lm[f"nasolabial_end_{side}"]) / 2 + (0.03 * s, 0),
+                    lm[f"nasolabial_end_{side}"],
+                ]
+            )
+        )
         _shade(rgb, p.line(fold, 0.02, blur=0.015), 0.86)
         bridge = np.array([lm["nose_root"] + (0.07 * s, 0.05), lm[f"nose_side_{side}"], lm[f"ala_{side}"] + (-0.03 * s, -0.07)])
         _shade(rgb, p.line(spline(bridge), 0.035, blur=0.03), 0.9 if s * lx > 0 else 0.8)
-        _shade(rgb, p.line(spline(np.array([lm[f"ala_{side}"] + (-0.02 * s, -0.07), lm[f"ala_{side}"] + (0.01 * s, 0), lm[f"nostril_{side}"] + (0.02 * s, 0.01)])), 0.018, blur=0.008), 0.75)
+        _shade(
+            rgb,
+            p.line(
+                spline(
+                    np.array(
+                        [
+                            lm[f"ala_{side}"] + (-0.02 * s, -0.07),
+                            lm[f"ala_{side}"] + (0.01 * s, 0),
+                            lm[f"nostril_{side}"] + (0.02 * s, 0.01),
+                        ]
+                    )
+                ),
+                0.018,
+                blur=0.008,
+            ),
+            0.75,
+        )
         _paint(rgb, p.ellipse(lm[f"nostril_{side}"], (0.045, 0.022), angle=-s * 15, blur=0.006), skin * 0.3, 0.9)
     _shade(rgb, p.ellipse(lm["nose_tip"] + (0.02, -0.03), (0.05, 0.035), blur=0.03), 1.1)
     _shade(rgb, p.ellipse(lm["lip_lower_bottom"] + (0, 0.06), (0.18, 0.04), blur=0.03), 0.85)
 
     # Mouth: lips, seam, highlight.
     cr, cl = lm["mouth_corner_R"], lm["mouth_corner_L"]
-    upper_top = spline(np.array([cr, lm["lip_upper_mid_R"], lm["lip_upper_peak_R"], lm["lip_upper_top"], lm["lip_upper_peak_L"], lm["lip_upper_mid_L"], cl]), per_segment=8)
-    seam = spline(np.array([cr, (cr + lm["seam"]) / 2 + (0, 0.008), lm["seam"], (cl + lm["seam"]) / 2 + (0, 0.008), cl]), per_segment=8)
+    upper_top = spline(
+        np.array(
+            [
+                cr,
+                lm["lip_upper_mid_R"],
+                lm["lip_upper_peak_R"],
+                lm["lip_upper_top"],
+                lm["lip_upper_peak_L"],
+                lm["lip_upper_mid_L"],
+                cl,
+            ]
+        ),
+        per_segment=8,
+    )
+    seam = spline(
+        np.array([cr, (cr + lm["seam"]) / 2 + (0, 0.008), lm["seam"], (cl + lm["seam"]) / 2 + (0, 0.008), cl]), per_segment=8
+    )
     lower_bottom = spline(np.array([cr, lm["lip_lower_mid_R"], lm["lip_lower_bottom"], lm["lip_lower_mid_L"], cl]), per_segment=8)
     lips = np.array(ident.lips, np.float32)
     _paint(rgb, p.polygon(np.vstack([upper_top, seam[::-1]])), lips * 0.9 * shading[..., None], 0.85)
@@ -203,10 +256,22 @@ def render_face(ident: Identity, size: int, *, supersample: int = SUPERSAMPLE) -
         _paint(rgb, p.ellipse(centre, (0.075, 0.075)) * opening, ident.iris)
         _paint(rgb, p.ellipse(centre, (0.033, 0.033)) * opening, (15, 12, 12))
         _paint(rgb, p.ellipse(centre + (0.025, -0.025), (0.012, 0.012)) * opening, (255, 255, 255), 0.9)
-        _shade(rgb, p.line(upper, 0.05, blur=0.01) * (1 - opening) + p.ellipse(lm[f"lid_upper_{side}"], (0.2, 0.02)) * opening * 0.7, 0.55)
+        _shade(
+            rgb,
+            p.line(upper, 0.05, blur=0.01) * (1 - opening) + p.ellipse(lm[f"lid_upper_{side}"], (0.2, 0.02)) * opening * 0.7,
+            0.55,
+        )
         _paint(rgb, p.line(upper, 0.022, blur=0.004), (25, 18, 15), 0.9)  # lash line
         _shade(rgb, p.line(lower, 0.012, blur=0.01), 0.85)
-        crease = spline(np.array([lm[f"eye_inner_{side}"] + (0.02 * SIGN[side], -0.03), lm[f"lid_crease_{side}"], lm[f"eye_outer_{side}"] + (0.02 * SIGN[side], -0.02)]))
+        crease = spline(
+            np.array(
+                [
+                    lm[f"eye_inner_{side}"] + (0.02 * SIGN[side], -0.03),
+                    lm[f"lid_crease_{side}"],
+                    lm[f"eye_outer_{side}"] + (0.02 * SIGN[side], -0.02),
+                ]
+            )
+        )
         _shade(rgb, p.line(crease, 0.015, blur=0.012), 0.82)
 
     # Brows: a band along the inner-mid-outer curve, tapering outwards.
@@ -217,7 +282,27 @@ def render_face(ident: Identity, size: int, *, supersample: int = SUPERSAMPLE) -
         _paint(rgb, p.polygon(band, blur=0.008), hair * 0.7, 0.9)
 
     if ident.stubble:
-        beard = p.polygon(np.vstack([spline(np.array([lm["ala_R"] + (-0.05, 0.05), lm["jaw_R"], lm["chin_bottom"], lm["jaw_L"], lm["ala_L"] + (0.05, 0.05)]))]), blur=0.05) * face
+        beard = (
+            p.polygon(
+                np.vstack(
+                    [
+                        spline(
+                            np.array(
+                                [
+                                    lm["ala_R"] + (-0.05, 0.05),
+                                    lm["jaw_R"],
+                                    lm["chin_bottom"],
+                                    lm["jaw_L"],
+                                    lm["ala_L"] + (0.05, 0.05),
+                                ]
+                            )
+                        )
+                    ]
+                ),
+                blur=0.05,
+            )
+            * face
+        )
         _paint(rgb, beard, hair * 0.6, 0.35 * ident.stubble)
 
     cap = p.polygon(_hair_cap(ident), blur=0.01)
@@ -249,7 +334,9 @@ def render_face(ident: Identity, size: int, *, supersample: int = SUPERSAMPLE) -
     half = (supersample - 1) / 2
     small_origin = ((origin[0] - half) / supersample, (origin[1] - half) / supersample)
     small_unit = unit / supersample
-    layers = FaceLayers(size=size, head=head, eyes=[], glasses=None, background=_backdrop(size, ident), origin=small_origin, unit=small_unit)
+    layers = FaceLayers(
+        size=size, head=head, eyes=[], glasses=None, background=_backdrop(size, ident), origin=small_origin, unit=small_unit
+    )
     layers.landmarks = {name: layers.px(pt)[0] for name, pt in lm.items()}
     for opening, upper, lower in openings:
         layers.eyes.append(_eye_region(layers, down(opening), upper, lower, closed_head))
@@ -284,7 +371,9 @@ def _backdrop(size: int, ident: Identity) -> np.ndarray:
     return img * (1 + 0.04 * texture / (texture.std() + 1e-6))[..., None]
 
 
-def _eye_region(layers: FaceLayers, inside: np.ndarray, upper: np.ndarray, lower: np.ndarray, closed_head: np.ndarray) -> EyeRegion:
+def _eye_region(
+    layers: FaceLayers, inside: np.ndarray, upper: np.ndarray, lower: np.ndarray, closed_head: np.ndarray
+) -> EyeRegion:
     up, lo = layers.px(upper), layers.px(lower)
     up, lo = up[np.argsort(up[:, 0])], lo[np.argsort(lo[:, 0])]  # np.interp needs increasing x (right eye runs right to left)
     x0, x1 = int(np.floor(up[:, 0].min())) - 2, int(np.ceil(up[:, 0].max())) + 3
@@ -316,12 +405,20 @@ def _glasses(ident: Identity, p: _Painter, down) -> np.ndarray:
         if ident.glasses == "round":
             outline = np.stack([c[0] + rx * np.cos(theta), c[1] + ry * np.sin(theta)], 1)
         else:  # a rounded rectangle: superellipse
-            outline = np.stack([c[0] + rx * np.sign(np.cos(theta)) * np.abs(np.cos(theta)) ** 0.4, c[1] + ry * np.sign(np.sin(theta)) * np.abs(np.sin(theta)) ** 0.4], 1)
+            outline = np.stack(
+                [
+                    c[0] + rx * np.sign(np.cos(theta)) * np.abs(np.cos(theta)) ** 0.4,
+                    c[1] + ry * np.sign(np.sin(theta)) * np.abs(np.sin(theta)) ** 0.4,
+                ],
+                1,
+            )
         rim = np.maximum(rim, p.line(outline, 0.03, closed=True))
         lens = np.maximum(lens, p.polygon(outline))
         arm = np.array([c + (SIGN[side] * rx, -0.04), lm[f"ear_{side}"] + (-SIGN[side] * 0.05, -0.1)])
         rim = np.maximum(rim, p.line(arm, 0.03))
-    bridge = spline(np.array([lm["eye_center_R"] + (0.27, -0.02), lm["nose_root"] + (0, -0.03), lm["eye_center_L"] + (-0.27, -0.02)]))
+    bridge = spline(
+        np.array([lm["eye_center_R"] + (0.27, -0.02), lm["nose_root"] + (0, -0.03), lm["eye_center_L"] + (-0.27, -0.02)])
+    )
     rim = np.maximum(rim, p.line(bridge, 0.025))
     a = np.clip(rim + 0.1 * lens * (1 - rim), 0, 1)  # a faint whitish tint on the lenses
     rgb = rim[..., None] * np.array(ident.glasses_colour, np.float32) + (0.1 * lens * (1 - rim))[..., None] * 235.0

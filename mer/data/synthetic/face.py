@@ -107,7 +107,14 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         forehead=np.array([0.0, eye_y - brow_gap - 0.35]),
     )
     top = -_u(rng, 1.25, 1.38) * fh
-    outline_half = [(0.55 * fw, top + 0.1), (0.9 * fw, -0.75 * fh), (fw, -0.15), (0.97 * fw, 0.3), (jaw * fw, 0.78 * fh), (chin_w, chin_y - 0.1)]
+    outline_half = [
+        (0.55 * fw, top + 0.1),
+        (0.9 * fw, -0.75 * fh),
+        (fw, -0.15),
+        (0.97 * fw, 0.3),
+        (jaw * fw, 0.78 * fh),
+        (chin_w, chin_y - 0.1),
+    ]
     outline = [(0.0, top)] + outline_half + [(0.0, chin_y)] + [(-x, y) for x, y in reversed(outline_half)]
     contour = spline(np.array(outline), closed=True)
 
@@ -129,7 +136,10 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         hair=hair,
         iris=_jitter(IRIS_COLOURS[int(rng.integers(len(IRIS_COLOURS)))], rng, 0.1),
         shirt=tuple(float(v) for v in rng.uniform(20, 230, 3)),
-        backdrop=(tuple(float(v) for v in backdrop_hue), tuple(float(v) for v in np.clip(backdrop_hue * rng.uniform(0.6, 1.2, 3), 0, 255))),
+        backdrop=(
+            tuple(float(v) for v in backdrop_hue),
+            tuple(float(v) for v in np.clip(backdrop_hue * rng.uniform(0.6, 1.2, 3), 0, 255)),
+        ),
         hair_style=style,
         hairline=-_u(rng, 1.02, 1.15) * fh if style == "receding" else -_u(rng, 0.8, 0.98) * fh,
         brow_thickness=_u(rng, 0.04, 0.085),

@@ -52,7 +52,9 @@ class ClipTask:
         return f"{self.subject_name}_{self.clip + 1:02d}"
 
 
-def sample_timing(rng: np.random.Generator, *, fps: float, clip_seconds: float, min_ms: float, max_ms: float) -> tuple[int, int, int, int]:
+def sample_timing(
+    rng: np.random.Generator, *, fps: float, clip_seconds: float, min_ms: float, max_ms: float
+) -> tuple[int, int, int, int]:
     """``(n_frames, onset, apex, offset)`` of a clip: an event of 40-500 ms (skewed short, like
     real MEs), apex in the first 25-60% of it, placed at random in a clip it covers < 45% of."""
     duration_ms = min_ms + (max_ms - min_ms) * rng.beta(1.3, 3.0)
@@ -78,7 +80,9 @@ def render_clip(task: ClipTask) -> tuple[np.ndarray, dict]:
     aus = sample_aus(task.emotion, rng, keep=st.au_keep, extra=st.extra_au)
     weights = tuple(float(w) for w in rng.uniform(0.6, 1.0, len(aus)))
     intensity = float(rng.uniform(0.6, 1.0))
-    n_frames, onset, apex, offset = sample_timing(rng, fps=st.fps, clip_seconds=st.clip_seconds, min_ms=st.min_ms, max_ms=st.max_ms)
+    n_frames, onset, apex, offset = sample_timing(
+        rng, fps=st.fps, clip_seconds=st.clip_seconds, min_ms=st.min_ms, max_ms=st.max_ms
+    )
     blinks = sample_blinks(n_frames, st.fps, st.blink_rate, rng)
     event = Event(onset, apex, offset, aus, intensity=intensity, weights=weights, emotion=task.emotion)
     layers = subject_layers(st.seed, task.subject, st.size)
@@ -89,8 +93,18 @@ def render_clip(task: ClipTask) -> tuple[np.ndarray, dict]:
     if noise_rng.random() < st.label_noise:
         others = [c for c in dfme7().classes if c != task.emotion]
         label = others[int(noise_rng.integers(len(others)))]
-    row = dict(subject=task.subject_name, clip=task.clip_name, onset=onset, apex=apex, offset=offset,
-               emotion=label, true_emotion=task.emotion, aus=format_aus(aus), fps=st.fps, n_frames=n_frames)  # fmt: skip
+    row = dict(
+        subject=task.subject_name,
+        clip=task.clip_name,
+        onset=onset,
+        apex=apex,
+        offset=offset,
+        emotion=label,
+        true_emotion=task.emotion,
+        aus=format_aus(aus),
+        fps=st.fps,
+        n_frames=n_frames,
+    )
     return frames, row
 
 
@@ -129,7 +143,11 @@ def plan_clips(settings: SyntheticSettings) -> list[ClipTask]:
     labels = [emotion for emotion, k in counts.items() for _ in range(k)]
     rng = np.random.default_rng(np.random.SeedSequence(st.seed, spawn_key=(3,)))
     labels = [labels[i] for i in rng.permutation(total)]
-    return [ClipTask(s, c, labels[s * st.clips_per_subject + c], st) for s in range(st.n_subjects) for c in range(st.clips_per_subject)]
+    return [
+        ClipTask(s, c, labels[s * st.clips_per_subject + c], st)
+        for s in range(st.n_subjects)
+        for c in range(st.clips_per_subject)
+    ]
 
 
 def _init_worker() -> None:
@@ -147,7 +165,7 @@ def check_main_guard() -> None:
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         raise RuntimeError(
             "mer.data.synthetic was called while a worker process was starting: the workers re-import "
-            "the main script, so put the call under `if __name__ == \"__main__\":`"
+            'the main script, so put the call under `if __name__ == "__main__":`'
         )
 
 
@@ -182,7 +200,7 @@ def generate(out_dir: str | os.PathLike, **settings) -> Path:
         except BrokenProcessPool as exc:
             raise RuntimeError(
                 f"a synthetic data worker died ({exc}); if the error above says a worker re-ran your script, "
-                "put the call under `if __name__ == \"__main__\":`"
+                'put the call under `if __name__ == "__main__":`'
             ) from None
     seconds = time.perf_counter() - started
 

@@ -62,8 +62,9 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return Path(f"{os.fspath(path)}.events.json")
 
 
-def sample_events(n_frames: int, fps: float, n_events: int, rng: np.random.Generator, *,
-                  min_ms: float = 40.0, max_ms: float = 500.0) -> list[Event]:  # fmt: skip
+def sample_events(
+    n_frames: int, fps: float, n_events: int, rng: np.random.Generator, *, min_ms: float = 40.0, max_ms: float = 500.0
+) -> list[Event]:
     """``n_events`` non-overlapping events, >= 1 s apart and >= 0.5 s from the ends, sorted.
 
     Each: a random emotion, a random part of its prototype (:func:`sample_aus`), intensity and AU
@@ -79,8 +80,10 @@ def sample_events(n_frames: int, fps: float, n_events: int, rng: np.random.Gener
     # Spans + gaps are laid end to end, then the free frames are shared out at random.
     free = n_frames - 2 * edge - sum(s + 1 for s in spans) - gap * max(n_events - 1, 0)
     if free < 0:
-        raise ValueError(f"{n_events} events of these durations do not fit {n_frames} frames at {fps} fps "
-                         f"with {MIN_GAP_S} s between them; make the video longer or ask for fewer events")  # fmt: skip
+        raise ValueError(
+            f"{n_events} events of these durations do not fit {n_frames} frames at {fps} fps "
+            f"with {MIN_GAP_S} s between them; make the video longer or ask for fewer events"
+        )
     cuts = np.sort(rng.integers(0, free + 1, n_events))
     extra = np.diff(np.concatenate([[0], cuts]))  # free frames before each event
     events, start = [], edge
@@ -90,7 +93,9 @@ def sample_events(n_frames: int, fps: float, n_events: int, rng: np.random.Gener
         emotion = emotions[int(rng.integers(len(emotions)))]
         aus = sample_aus(emotion, rng)
         weights = tuple(float(w) for w in rng.uniform(0.6, 1.0, len(aus)))
-        events.append(Event(onset, apex, onset + span, aus, intensity=float(rng.uniform(0.6, 1.0)), weights=weights, emotion=emotion))
+        events.append(
+            Event(onset, apex, onset + span, aus, intensity=float(rng.uniform(0.6, 1.0)), weights=weights, emotion=emotion)
+        )
         start = onset + span + 1 + gap
     return events
 
@@ -158,12 +163,22 @@ def write_long_video(
     if width % 2 or height % 2:
         raise ValueError(f"frame {width}x{height}: yuv420p needs even sides")
 
-    frames = iter_video(layers, events, n_frames, fps, amplitude=amplitude, blinks=blinks, nuisance=nuisance, canvas=place, rng=rng)
+    frames = iter_video(
+        layers, events, n_frames, fps, amplitude=amplitude, blinks=blinks, nuisance=nuisance, canvas=place, rng=rng
+    )
     path = write_video(path, frames, fps, codec=codec, crf=crf)  # streamed: one frame at a time
 
     truth = [TrueEvent(e.onset, e.apex, e.offset, e.emotion, format_aus(e.aus)) for e in events]
-    info = LongVideoInfo(fps=float(fps), n_frames=n_frames, width=width, height=height, face=(*face_xy, size),
-                         events=truth, blinks=[_blink_frames(b, n_frames) for b in blinks], seed=seed)  # fmt: skip
+    info = LongVideoInfo(
+        fps=float(fps),
+        n_frames=n_frames,
+        width=width,
+        height=height,
+        face=(*face_xy, size),
+        events=truth,
+        blinks=[_blink_frames(b, n_frames) for b in blinks],
+        seed=seed,
+    )
     sidecar_path(path).write_text(json.dumps(asdict(info), indent=1) + "\n")
     return truth
 

@@ -18,8 +18,8 @@ times): pass ``canvas=Canvas(width, height, x, y)`` to place the face square ins
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -120,7 +120,7 @@ class Nuisance:
     noise: float = 2.0
 
     @classmethod
-    def none(cls) -> "Nuisance":
+    def none(cls) -> Nuisance:
         return cls(0.0, 0.0, 0.0, 0.0)
 
 
@@ -239,7 +239,10 @@ def iter_video(
             map_x = map_x + np.float32(left)
         out = _over(cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0), background)
         if glasses is not None:
-            out = _over(cv2.remap(glasses, ux + np.float32(left), uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0), out)
+            out = _over(
+                cv2.remap(glasses, ux + np.float32(left), uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0),
+                out,
+            )
         out = cv2.cvtColor(out, cv2.COLOR_RGBA2RGB) * np.float32(gain[t])
         if nuisance.noise > 0:
             k, oy, ox = picks[t]
@@ -292,5 +295,9 @@ def render_video(
         canvas: a larger frame holding the face square and a background; default: the square.
         rng: the source of the nuisances' randomness.
     """
-    frames = list(iter_video(face, events, n_frames, fps, size=size, amplitude=amplitude, blinks=blinks, nuisance=nuisance, canvas=canvas, rng=rng))
+    frames = list(
+        iter_video(
+            face, events, n_frames, fps, size=size, amplitude=amplitude, blinks=blinks, nuisance=nuisance, canvas=canvas, rng=rng
+        )
+    )
     return np.stack(frames)

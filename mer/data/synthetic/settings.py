@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
-from typing import Optional
 
 import numpy as np
 
 from mer.data.synthetic.render import Nuisance
 
 # Bump when a change to the generator changes its output: cached data sets are keyed by it.
-GENERATOR_VERSION = 3  # 3: AU14 and AU23 as visible as AU5/AU12; 2: H.264 with mbtree=0, bit-reproducible (1: every generation differed)
+GENERATOR_VERSION = (
+    3  # 3: AU14 and AU23 as visible as AU5/AU12; 2: H.264 with mbtree=0, bit-reproducible (1: every generation differed)
+)
 
 
 @dataclass
@@ -44,9 +45,9 @@ class SyntheticSettings:
     flicker: float = 0.02  # illumination gain changes, relative
     noise: float = 2.0  # sensor noise, grey levels (std)
     # Execution.
-    workers: Optional[int] = None  # processes; default os.cpu_count()
+    workers: int | None = None  # processes; default os.cpu_count()
 
-    def check(self) -> "SyntheticSettings":
+    def check(self) -> SyntheticSettings:
         if self.n_subjects < 1 or self.clips_per_subject < 1:
             raise ValueError("n_subjects and clips_per_subject must be >= 1")
         if self.size < 32 or self.fps <= 0 or self.clip_seconds <= 0:
