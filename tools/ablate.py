@@ -100,7 +100,7 @@ def environment_key(metrics: dict) -> str:
     data = env.get("data", {})
     digest = data.get("synthetic_set_sha256") or data.get("annotations_sha256") or "unknown"
     where = env["cpu"] or env["device"]
-    if env.get("cpu_capability"):  # recorded since 2026-11-28 (later)
+    if env.get("cpu_capability"):  # absent from runs that did not record it
         where += f" ({env['cpu_capability']})"
     return f"torch {env['torch']}, {where}, data {digest[:12]}"
 

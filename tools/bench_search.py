@@ -74,7 +74,7 @@ def scale_overrides(args) -> list[str]:
         "trainer.progress=false",
         f"trainer.precise_bn_batches={args.precise_bn}",
         "loss=ce",
-        "schedule=none",  # the training docs/search.md's figures were measured with (the default until 2026-11-25)
+        "schedule=none",  # the training docs/search.md's figures were measured with
     ]
 
 

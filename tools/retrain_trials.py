@@ -83,7 +83,7 @@ class Search:
         config = OmegaConf.load(self.dir / ".hydra" / "config.yaml")
         self.saved = config  # the configuration the search ran with, defaults resolved then
         self.base = base_overrides(list(overrides.hydra), list(overrides.task))  # as mer.tune gave its trials
-        # defaults may have changed since (the default loss did on 2026-11-25): the groups the
+        # the defaults may have moved since the search ran: the groups the
         # search trained with are named explicitly unless the command line chose them
         chosen = {_key(o) for o in self.base}
         self.base = [f"{group}={config[group].name}" for group in PINNED_GROUPS if group not in chosen] + self.base

@@ -303,6 +303,48 @@ def test_exported_models_score_like_the_checkpoint(checkpoint, recordings, tmp_p
     thresholds = load_checkpoint(checkpoint)["au_thresholds"]
     assert json.loads(exported.with_name(exported.name + ".json").read_text())["au_thresholds"] == thresholds
     assert load_scoring_model(exported, torch.device("cpu")).au_thresholds == thresholds
+    if fmt == "onnx":  # an ONNX file carries its metadata: it scores without the sidecar
+        exported.with_name(exported.name + ".json").unlink()
+        alone = load_scoring_model(exported, torch.device("cpu"))
+        assert alone.au_thresholds == thresholds and alone.input == load_checkpoint(checkpoint)["input"]
+
+
+def test_the_python_api_gives_the_command_line_table(checkpoint, recordings, tmp_path):
+    import mer
+    from mer.score import score
+
+    inputs = [recordings / "a_h264.mp4", recordings / "g_noface.mp4", recordings / "i_notavideo.mp4"]
+    score(score_cfg(checkpoint, f"[{','.join(map(str, inputs))}]", tmp_path / "cli.csv"))
+    model = mer.load_model(checkpoint, device="cpu")
+    table = mer.predict(inputs, model=model, cache_dir=tmp_path / "cache")
+    cli = pd.read_csv(tmp_path / "cli.csv", keep_default_na=False)
+    assert list(table.columns) == list(cli.columns) and len(table) == len(cli)
+    table, cli = (t.sort_values(["video", "interval"], key=lambda c: c.astype(str)).reset_index(drop=True) for t in (table, cli))
+    assert table.status.tolist() == cli.status.tolist() and table.emotion.fillna("").tolist() == cli.emotion.tolist()
+    ok = table.status == "ok"
+    probs = [c for c in table.columns if c.startswith("p_")]
+    assert np.allclose(table.loc[ok, probs].astype(float), cli.loc[ok, probs].astype(float), atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="no video or frame folder found"):
+        mer.predict(tmp_path / "empty*", model=model)
+    with pytest.raises(ValueError, match="give one of checkpoint=... or model="):
+        mer.predict(inputs, checkpoint=checkpoint, model=model)
+
+
+def test_shards_come_from_the_command_line_a_slurm_array_or_torchrun(monkeypatch):
+    from mer.scoring.inputs import parse_shard
+
+    for key in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    assert parse_shard(None) is None and parse_shard("1/4") == (1, 4)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert parse_shard(None) == (1, 2)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")  # sbatch --array=1-4: tasks 1..4
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "4")
+    assert parse_shard(None) == (2, 4) and parse_shard("0/3") == (0, 3)
+    with pytest.raises(ValueError, match=r"shard='5/4': I must be in 0..N-1"):
+        parse_shard("5/4")
 
 
 def test_annotated_intervals_are_scored_without_spotting(checkpoint, tmp_path):
