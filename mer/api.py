@@ -46,7 +46,7 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "auto") -> S
 
 
 def predict(
-    videos: str | Path | Sequence[str | Path],
+    videos: str | Path | Sequence[str | Path] | None = None,
     checkpoint: str | Path | None = None,
     *,
     model: ScoringModel | None = None,
@@ -65,7 +65,7 @@ def predict(
 
     Args:
         videos: a video file, a frame folder, a folder to search (recursively), a glob, a ``.txt``
-            list, or a list of any of these. Ignored when ``records`` are given.
+            list, or a list of any of these; or None when ``records`` are given.
         checkpoint: the model's file; or pass an already loaded ``model`` (:func:`load_model`).
         records: annotated intervals to score instead of spotting (``mer.data.formats.read_annotations``).
         face: False scores the whole frame; a dict sets the face tracker (``enabled``,
@@ -92,6 +92,8 @@ def predict(
         for r in records:
             records_by_video[r.path].append(r)
         found = sorted((Path(p) for p in records_by_video), key=str)
+    elif videos is None:
+        raise ValueError("give the videos to score, or records=... of annotated intervals")
     else:
         found = find_videos(videos)
         if not found:

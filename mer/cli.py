@@ -21,7 +21,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -40,6 +42,13 @@ USER_ERRORS = (
 )
 
 EXIT_USAGE = 2  # as argparse and the shells use it
+EXIT_FAILED = 1
+
+
+class SomeVideosFailed(RuntimeError):
+    """A batch job finished, but some of its inputs failed (their rows say why): exit code 1, one line."""
+
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: found through the package
 
 
@@ -101,6 +110,11 @@ def command(config_name: str) -> Callable[[Callable], Callable[[], object]]:
                 if _wants_traceback():
                     raise
                 _fail(prog, exc)
+            except SomeVideosFailed as exc:
+                if HydraConfig.get().mode == RunMode.MULTIRUN:
+                    raise  # Hydra runs the other jobs, then raises it again
+                print(f"{prog}: {exc}", file=sys.stderr)
+                sys.exit(EXIT_FAILED)
 
         hydra_main = hydra.main(version_base="1.3", config_path="configs", config_name=config_name)(checked_task)
 
@@ -120,6 +134,9 @@ def command(config_name: str) -> Callable[[Callable], Callable[[], object]]:
                 if traceback:
                     raise
                 _fail(prog, exc)
+            except SomeVideosFailed as exc:
+                print(f"{prog}: {exc}", file=sys.stderr)
+                sys.exit(EXIT_FAILED)
 
         return main
 

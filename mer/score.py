@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from mer.cli import command
+from mer.cli import SomeVideosFailed, command
 
 # Light imports only at module level: spawned DataLoader workers import the main module (this one,
 # under ``python -m mer.score``) before they unpickle their VideoJobs; models, training code and
@@ -107,7 +107,9 @@ def main(cfg: DictConfig) -> None:
         raise ValueError(f"set {' and '.join(missing)}=... (the model, and a folder, glob, file or list of videos)")
     summary = score(cfg)
     if summary["error"]:
-        sys.exit(1)
+        # raised, not sys.exit: a multirun over shards still runs the other shards, then exits 1
+        failed = summary["error"]
+        raise SomeVideosFailed(f"{failed} video(s) failed; their rows in {cfg.output} say why (retry_failed=true redoes them)")
 
 
 if __name__ == "__main__":

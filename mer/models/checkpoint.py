@@ -38,14 +38,15 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 def _input(ckpt: dict, config: DictConfig) -> dict:
     """The checkpoint's input spec (``mer.data.clip.ClipSpec`` as a dict); for a checkpoint without
-    one, the frames and side its config gave, with the raw-frames representation."""
+    one, the frames and side its config gave, and the representation its model computed itself
+    (``model.input``: frames, or diff, which the data pipeline's diff reproduces)."""
     if ckpt.get("input"):
         return dict(ckpt["input"])
     return {
         "num_frames": int(config.clip_sampler.num_frames),
         "size": int(config.data.crop_size),
         "resize": config.data.get("resize"),
-        "representation": "frames",
+        "representation": config.model.get("input") or "frames",
     }
 
 

@@ -54,9 +54,9 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
             raise ValueError(f"shard={spec!r}: I must be in 0..N-1")
         return index, count
     if "SLURM_ARRAY_TASK_ID" in os.environ and "SLURM_ARRAY_TASK_COUNT" in os.environ:
-        # array=0-N or array=1-N: the task's place among the array's tasks
-        first = int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
-        return int(os.environ["SLURM_ARRAY_TASK_ID"]) - first, int(os.environ["SLURM_ARRAY_TASK_COUNT"])
+        # --array=0-15, 1-16 or 0-60:4: the task's place among the array's tasks
+        first, step = int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0")), int(os.environ.get("SLURM_ARRAY_TASK_STEP", "1"))
+        return (int(os.environ["SLURM_ARRAY_TASK_ID"]) - first) // step, int(os.environ["SLURM_ARRAY_TASK_COUNT"])
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"])
     return None

@@ -89,9 +89,8 @@ class VideoJobs(IterableDataset):
                 with open_video(video, "pyav", fps=plan.fps) as source:
                     for start in range(0, len(plan.candidates), step):
                         part = plan.candidates[start : start + step]
-                        frames, indices = cut_clips(
-                            source, video, plan, part, self.sampler, self.spec.frame_side, self.spec.face_margin
-                        )
+                        margin = self.face.get("margin") or self.spec.face_margin  # the user's, else the training framing
+                        frames, indices = cut_clips(source, video, plan, part, self.sampler, self.spec.frame_side, margin)
                         clips = torch.stack([transform(f) for f in frames])  # (N, 3, T, S, S)
                         yield {
                             "video": str(video),

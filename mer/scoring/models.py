@@ -36,7 +36,7 @@ class ScoringModel:
     input: dict = field(default_factory=dict)  # the checkpoint's input spec (mer.data.clip.ClipSpec)
 
     def present_aus(self, clip_aus: np.ndarray) -> list[str]:
-        """(N, K) AU probabilities -> the AUs decided present per clip (``AU4+AU7``) at the model's thresholds."""
+        """(N, K) AU probabilities -> the AUs decided present per clip (``AU04+AU07``) at the model's thresholds."""
         return present_aus(clip_aus, self.au_thresholds, self.au_names)
 
     @property

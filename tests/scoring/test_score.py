@@ -280,8 +280,9 @@ def test_failures_exit_non_zero_with_a_summary(checkpoint, recordings, tmp_path)
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 1
+    assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "done 1, skipped 0, failed 1" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("mer-score: 1 video(s) failed; their rows in ")
     table = pd.read_parquet(tmp_path / "r.parquet")
     assert set(table.status) >= {"error"} and table[table.status == "error"].reason.str.contains("not a video").all()
 
@@ -333,7 +334,14 @@ def test_the_python_api_gives_the_command_line_table(checkpoint, recordings, tmp
 def test_shards_come_from_the_command_line_a_slurm_array_or_torchrun(monkeypatch):
     from mer.scoring.inputs import parse_shard
 
-    for key in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "RANK", "WORLD_SIZE"):
+    for key in (
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_STEP",
+        "RANK",
+        "WORLD_SIZE",
+    ):
         monkeypatch.delenv(key, raising=False)
     assert parse_shard(None) is None and parse_shard("1/4") == (1, 4)
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -343,6 +351,10 @@ def test_shards_come_from_the_command_line_a_slurm_array_or_torchrun(monkeypatch
     monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
     monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "4")
     assert parse_shard(None) == (2, 4) and parse_shard("0/3") == (0, 3)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "8")  # --array=0-12:4: tasks 0, 4, 8, 12
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "0")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_STEP", "4")
+    assert parse_shard(None) == (2, 4)
     with pytest.raises(ValueError, match=r"shard='5/4': I must be in 0..N-1"):
         parse_shard("5/4")
 
