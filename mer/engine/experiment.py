@@ -270,7 +270,8 @@ def write_outputs(
             run_dir / "confusion_matrix.png",
             title=f"test, pooled over {len(summaries)} fold(s): UF1 {result['uf1']:.3f}, UAR {result['uar']:.3f}",
         )
-    plot_curves(histories, run_dir / "curves.png")
+    if any(histories):  # a model trained by epochs (the classical floor has none)
+        plot_curves(histories, run_dir / "curves.png")
     best = max((s for s in summaries if s["val_uf1"] is not None), key=lambda s: s["val_uf1"], default=None)
     if best is not None and (run_dir / f"fold{best['fold']}" / "best.pt").exists():
         shutil.copyfile(run_dir / f"fold{best['fold']}" / "best.pt", run_dir / "best.pt")  # the model to deploy: best validation

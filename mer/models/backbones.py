@@ -451,3 +451,7 @@ def load_pretrained(backbone: nn.Module, path: str | os.PathLike) -> dict:
         len(mismatched),
     )
     return report
+
+
+# The field's flow models register themselves in BACKBONES.
+from mer.models import flow_nets  # noqa: E402, F401

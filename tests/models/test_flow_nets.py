@@ -1,0 +1,44 @@
+"""The field's apex-flow models: their shapes as the papers give them, frame by frame."""
+
+import pytest
+import torch
+
+from mer.models.backbones import build_backbone
+from mer.models.net import MERNet
+
+
+def test_ststnet_is_three_shallow_streams_with_the_papers_400_features():
+    net = build_backbone("ststnet", num_frames=2, crop_size=28)
+    fmap = net(torch.randn(3, 3, 2, 28, 28))
+    assert fmap.shape == (3, 16, 2, 5, 5) and 16 * 5 * 5 == 400
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [3, 5, 8] and all(c.kernel_size == (3, 3) for c in convs)
+
+
+def test_off_apexnet_reads_u_and_v_in_their_own_streams():
+    net = build_backbone("off_apexnet", num_frames=2, crop_size=28).eval()
+    clip = torch.randn(2, 3, 2, 28, 28)
+    assert net(clip).shape == (2, 1024, 2, 1, 1)
+    changed = clip.clone()
+    changed[:, 2] = torch.randn(2, 2, 28, 28)  # the third channel (|flow| or strain) is not its input
+    assert torch.equal(net(clip), net(changed))
+    changed[:, 1] += 1.0  # v is
+    assert not torch.equal(net(clip), net(changed))
+    with pytest.raises(ValueError, match="off_apexnet was built for 28 x 28 flow images, got \\(32, 32\\)"):
+        net(torch.randn(1, 3, 2, 32, 32))
+
+
+@pytest.mark.parametrize("name, grid", [("ststnet", 5), ("off_apexnet", 1)])
+def test_frames_are_independent_and_the_heads_attend_to_them(name, grid):
+    torch.manual_seed(0)
+    model = MERNet(build_backbone(name, num_frames=2, crop_size=28), num_classes=3, num_aus=4, grid=grid).eval()
+    clip = torch.randn(2, 3, 2, 28, 28)
+    clip[:, :, 0] = 0  # the reference frame's flow is zero
+    out = model(clip)
+    assert out["emotion"].shape == (2, 3) and out["frame_aus"].shape == (2, 2, 4) and out["attention"].shape == (2, 2)
+    fmap = model.backbone(clip)
+    other = clip.clone()
+    other[:, :, 1] = torch.randn(2, 3, 28, 28)  # the apex changed: the reference's features did not
+    assert torch.allclose(model.backbone(other)[:, :, 0], fmap[:, :, 0]) and not torch.allclose(
+        model.backbone(other)[:, :, 1], fmap[:, :, 1]
+    )
