@@ -12,6 +12,14 @@ For each backend (decord, pyav, torchcodec when installed) and each clip kind (2
 
 and prints the ratios keyframe/full (goal >= 5x on 500-fps clips) and the Dataset's overhead over
 the raw call (goal <= 15%).
+
+    python tools/bench_loader.py --input flow [--clips 48] [--workers 2]
+
+The cost of the flow input, on the default synthetic set with the default training config
+(``mer.cli.compose("train")``): clips/s of ``ClipDataset[i]`` with the flow cache cold (flows
+computed) and warm (read back), in this process, for evaluation clips (fixed frames); then the
+training DataLoader (``--workers`` processes, random frames, so flows are computed) against the
+default model's training step on the same batches, and their ratio (goal: loader >= 2x the step).
 """
 
 from __future__ import annotations
@@ -95,13 +103,86 @@ def available_backends() -> list[str]:
     return names
 
 
+def flow_cost(clips: int, workers: int, repeats: int) -> None:
+    """The flow input's cost: cold and warm cache, and the training loader against the training step."""
+    import torch
+
+    from mer.cli import compose
+    from mer.data.build import build_clip_dataset, load_records
+    from mer.data.motion import FlowCache
+    from mer.engine.experiment import resolve_config
+    from mer.losses.au import FrameAULoss
+    from mer.models.net import build_model
+
+    cfg = resolve_config(compose("train"))
+    records = load_records(cfg.data)[:clips]
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = build_clip_dataset(records, cfg.data, cfg.clip_sampler, train=False)
+        dataset.flow_cache = FlowCache(Path(tmp))
+        cold = rates({"cold": lambda r: dataset[records.index(r)]}, records, repeats=1)["cold"]  # computes and stores
+        warm = rates({"warm": lambda r: dataset[records.index(r)]}, records, repeats=repeats)["warm"]
+        frames_cfg = compose("train", ["data.representation=diff"]).data
+        plain = build_clip_dataset(records, frames_cfg, cfg.clip_sampler, train=False)
+        decode = rates({"diff": lambda r: plain[records.index(r)]}, records, repeats=repeats)["diff"]
+    print(
+        f"{cfg.data.representation} input ({cfg.data.motion.method}, head motion {cfg.data.motion.head_motion}), "
+        f"{cfg.clip_sampler.num_frames} frames of {cfg.data.crop_size} px, {clips} clips, torch {torch.__version__}"
+    )
+    print("| in this process | clips/s |")
+    print("|---|---|")
+    print(f"| decode + diff input (no flow) | {decode:.1f} |")
+    print(f"| decode + flow, cache cold (computed) | {cold:.1f} |")
+    print(f"| decode + flow, cache warm | {warm:.1f} |")
+    print(f"| warm / cold | {warm / cold:.1f}x |")
+
+    train_set = build_clip_dataset(records, cfg.data, cfg.clip_sampler, train=True)  # random frames: flows computed
+    batch = int(cfg.trainer.batch_size)
+    loader = torch.utils.data.DataLoader(
+        train_set, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True, persistent_workers=True
+    )
+    model = build_model(
+        cfg.model, num_classes=7, num_aus=len(cfg.data.aus), num_frames=cfg.clip_sampler.num_frames, crop_size=cfg.data.crop_size
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    au_loss = FrameAULoss()
+    batches = [b for _, b in zip(range(2), loader)]  # workers started, two batches kept for the step
+    start, n = time.perf_counter(), 0
+    for _ in range(repeats):
+        for b in loader:
+            n += len(b["clip"])
+    loading = n / (time.perf_counter() - start)
+    model.train()
+    step_times = []
+    for i in range(6):
+        b = batches[i % 2]
+        start = time.perf_counter()
+        out = model(b["clip"])
+        loss = torch.nn.functional.cross_entropy(out["emotion"], b["emotion"]) + au_loss(out["frame_aus"], b["frame_aus"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i:
+            step_times.append(time.perf_counter() - start)
+    stepping = batch / float(np.median(step_times))
+    print(f"\n| training, batch {batch} | clips/s |")
+    print("|---|---|")
+    print(f"| DataLoader, {workers} workers, random frames (flows computed) | {loading:.1f} |")
+    print(f"| training step of the default model | {stepping:.1f} |")
+    print(f"| loader / step | {loading / stepping:.1f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--num-frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--input", choices=["frames", "flow"], default="frames", help="flow: the cost of the flow input (above)")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    if args.input == "flow":
+        flow_cost(args.clips, args.workers, args.repeats)
+        return
     sampler = build_sampler("keyframe", num_frames=args.num_frames, context_frames=2)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
