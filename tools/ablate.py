@@ -58,6 +58,31 @@ STUDIES: dict[str, dict[str, list[str]]] = {
         "cri + phased + AU weight 3": ["loss=cri", "schedule=phased", "loss.au_weight=3"],
     },
 }
+BASELINE = "mer.baseline"  # a condition of this one override runs the classical floor (mer-baseline) on the same folds
+STUDIES["inputs"] = {  # what the model sees: the frames, their change, the motion (docs/results.md)
+    "frames, x3d_tiny": ["model=x3d_tiny", "data.representation=frames"],
+    "diff, x3d_tiny": ["model=x3d_tiny", "data.representation=diff"],
+    "flow, x3d_tiny": ["model=x3d_tiny", "data.representation=flow"],
+    "flow_strain, x3d_tiny": ["model=x3d_tiny", "data.representation=flow_strain"],
+    "flow, frame_cnn": [
+        "model=frame_cnn",
+        "data.representation=flow",
+        "clip_sampler=onset_apex",
+        "data.crop_size=56",
+        "data.motion.size=112",
+    ],
+    "ststnet": ["+experiment=ststnet"],
+    "off_apexnet": ["+experiment=off_apexnet"],
+    "linear floor": [BASELINE],
+    "flow tvl1, frame_cnn": [
+        "model=frame_cnn",
+        "data.representation=flow",
+        "clip_sampler=onset_apex",
+        "data.crop_size=56",
+        "data.motion.size=112",
+        "data.motion.method=tvl1",
+    ],
+}
 COMMON = ["cv=kfold", "cv.folds=5", "trainer.progress=false"]
 
 
@@ -308,19 +333,31 @@ def main() -> None:
                 target = run_dir(args.out, args.study, condition, seed)
                 if (target / "metrics.json").exists():
                     continue
-                command = [
-                    sys.executable,
-                    "-m",
-                    "mer.train",
-                    *COMMON,
-                    *overrides,
-                    *args.overrides,
-                    f"seed={seed}",
-                    f"cv.seed={seed}",
-                    f"hydra.run.dir={target}",
-                    "resume=true",
-                ]
-                if not any(target.glob("fold*/last.pt")):
+                if overrides[:1] == [BASELINE]:  # the classical floor: no training, the same folds
+                    command = [
+                        sys.executable,
+                        "-m",
+                        BASELINE,
+                        "cv=kfold",
+                        "cv.folds=5",
+                        f"seed={seed}",
+                        f"cv.seed={seed}",
+                        f"hydra.run.dir={target}",
+                    ]
+                else:
+                    command = [
+                        sys.executable,
+                        "-m",
+                        "mer.train",
+                        *COMMON,
+                        *overrides,
+                        *args.overrides,
+                        f"seed={seed}",
+                        f"cv.seed={seed}",
+                        f"hydra.run.dir={target}",
+                        "resume=true",
+                    ]
+                if not any(target.glob("fold*/last.pt")) and "resume=true" in command:
                     command.remove("resume=true")
                 start = time.time()
                 print(f"[{time.strftime('%H:%M:%S')}] {args.study} / {condition} / seed {seed}", flush=True)

@@ -453,5 +453,5 @@ def load_pretrained(backbone: nn.Module, path: str | os.PathLike) -> dict:
     return report
 
 
-# The field's flow models register themselves in BACKBONES.
-from mer.models import flow_nets  # noqa: E402, F401
+# The frame-wise 2D networks (the field's flow models, a small CNN) register themselves in BACKBONES.
+from mer.models import frame_nets  # noqa: E402, F401

@@ -28,7 +28,7 @@ def test_off_apexnet_reads_u_and_v_in_their_own_streams():
         net(torch.randn(1, 3, 2, 32, 32))
 
 
-@pytest.mark.parametrize("name, grid", [("ststnet", 5), ("off_apexnet", 1)])
+@pytest.mark.parametrize("name, grid", [("ststnet", 5), ("off_apexnet", 1), ("frame_cnn", 4)])
 def test_frames_are_independent_and_the_heads_attend_to_them(name, grid):
     torch.manual_seed(0)
     model = MERNet(build_backbone(name, num_frames=2, crop_size=28), num_classes=3, num_aus=4, grid=grid).eval()
@@ -42,3 +42,9 @@ def test_frames_are_independent_and_the_heads_attend_to_them(name, grid):
     assert torch.allclose(model.backbone(other)[:, :, 0], fmap[:, :, 0]) and not torch.allclose(
         model.backbone(other)[:, :, 1], fmap[:, :, 1]
     )
+
+
+def test_frame_cnn_keeps_a_quarter_of_the_resolution_per_frame():
+    net = build_backbone("frame_cnn", num_frames=3, crop_size=56)
+    assert net(torch.randn(2, 3, 3, 56, 56)).shape == (2, 128, 3, 14, 14)
+    assert net(torch.randn(1, 3, 1, 28, 28)).shape == (1, 128, 1, 7, 7)  # any size, any frame count

@@ -1,4 +1,10 @@
-"""The field's apex-flow models as backbones: STSTNet and OFF-ApexNet, written from their papers.
+"""2D networks applied frame by frame: a small CNN for flow inputs, and the field's apex-flow
+models, STSTNet and OFF-ApexNet, written from their papers.
+
+``frame_cnn`` (ours): a VGG-style stack of 3x3 convolutions with batch norm, two 2x2 poolings,
+widths (32, 32 | 64, 64 | 128): (B, 3, T, S, S) -> (B, 128, T, S/4, S/4). On onset -> apex flow it
+sees what a 3D network sees of a micro-expression at a fraction of the cost (docs/results.md),
+since the expression is in the flow's spatial pattern, not in its timing.
 
 Both were designed for one flow image, onset -> apex, at 28 x 28 px, and trained from scratch on
 the MEGC 2019 composite. Here each runs on every frame of the clip it is given (a 2D network
@@ -42,6 +48,27 @@ class FrameWise(Backbone):
 
     def frame(self, frames: Tensor) -> Tensor:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
+
+
+class FrameCNN(FrameWise):
+    def __init__(self, *, widths: tuple[int, ...] = (32, 32, 64, 64, 128), pool_after: tuple[int, ...] = (1, 3)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for i, width in enumerate(widths):
+            layers += [
+                nn.Conv2d(channels, width, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            if i in pool_after:
+                layers.append(nn.MaxPool2d(2))
+            channels = width
+        self.layers = nn.Sequential(*layers)
+        self.out_channels = channels
+
+    def frame(self, frames: Tensor) -> Tensor:
+        return self.layers(frames)  # (N, 3, S, S) -> (N, 128, S/4, S/4)
 
 
 class STSTNet(FrameWise):
@@ -98,6 +125,14 @@ class OFFApexNet(FrameWise):
             )
         streams = torch.cat([self.horizontal(frames[:, :1]), self.vertical(frames[:, 1:2])], dim=1)  # u, v: (N, 32, S/4, S/4)
         return self.fc(streams)[:, :, None, None]  # (N, 1024, 1, 1)
+
+
+@BACKBONES.register("frame_cnn")
+def frame_cnn(
+    *, num_frames: int, crop_size: int, widths: tuple[int, ...] = (32, 32, 64, 64, 128), pool_after: tuple[int, ...] = (1, 3)
+) -> Backbone:
+    """A small VGG-style CNN per frame: (B, 3, T, S, S) -> (B, 128, T, S/4, S/4)."""
+    return FrameCNN(widths=tuple(widths), pool_after=tuple(pool_after))
 
 
 @BACKBONES.register("ststnet")
