@@ -451,3 +451,15 @@ def test_cli_writes_a_set_and_names_unknown_options(tmp_path, capsys):
         [sys.executable, "-m", "mer.data.synthetic", "out_dir=/nonexistent", "colour=1"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "unknown option 'colour'" in proc.stderr
+
+
+def test_settings_are_typed_and_an_optional_one_may_stay_unset():
+    from mer.data.synthetic import make_settings
+
+    settings = make_settings(n_subjects=3.0, amplitude=2, workers=None)
+    assert settings.n_subjects == 3 and isinstance(settings.amplitude, float) and settings.workers is None
+    assert make_settings(workers=2).workers == 2
+    with pytest.raises(ValueError, match=r"synthetic data option n_subjects=2.5: expected int"):
+        make_settings(n_subjects=2.5)
+    with pytest.raises(ValueError, match="unknown synthetic data option 'amplitud'; valid: n_subjects, "):
+        make_settings(amplitud=1.0)
