@@ -265,7 +265,7 @@ def naive_entry(stats_path: str, checkpoint: str, output: str, videos: list[str]
     model = load_scoring_model(checkpoint, device)
     spec = ClipSpec.from_dict(model.input)
     transform = ClipTransform(spec)  # the model's own preprocessing, as the scorer applies it
-    size, num_frames = spec.frame_side, model.num_frames
+    size, num_frames = spec.source_side, model.num_frames
     detector = FaceDetector()
     calls = 0
     with open(output, "w", newline="") as file:

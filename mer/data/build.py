@@ -105,7 +105,7 @@ def build_clip_dataset(
     if face.get("enabled", False):  # raw recordings: crop the face first
         from mer.data.faces import FaceCrop
 
-        frame_transform = FaceCrop(spec.frame_side, margin=spec.face_margin)
+        frame_transform = FaceCrop(spec.source_side, margin=spec.face_margin)
     return ClipDataset(
         records,
         build_clip_sampler(sampler_cfg),

@@ -109,6 +109,12 @@ class ClipSpec:
         return int(self.resize or self.size)
 
     @property
+    def source_side(self) -> int:
+        """The side a face crop (training on raw recordings, scoring) is cut at: the frames' side, or
+        the flow's when it is computed at a higher resolution than the model sees."""
+        return max(self.frame_side, int(self.motion.size or 0)) if self.uses_flow else self.frame_side
+
+    @property
     def uses_flow(self) -> bool:
         return self.representation in FLOW_REPRESENTATIONS
 
@@ -163,7 +169,8 @@ def resize_frames(frames: np.ndarray, side: int) -> np.ndarray:
 
 def compute_clip_flows(frames: np.ndarray, spec: ClipSpec) -> np.ndarray:
     """float32 (T, h, w, 2) flows of a clip from its first frame, in pixels of a 112-px face, at
-    ``spec.motion.size`` (or the frames' side after ``resize``).
+    ``spec.motion.size`` (or the frames' side after ``resize``). ``frames`` as decoded or cropped
+    (at ``spec.source_side``): they are resized here, once.
 
     Rounded to float16 precision (about 1e-3 px), the precision the flow cache keeps: a clip gives
     the same numbers whether its flows were computed now or read from the cache.
@@ -208,14 +215,19 @@ class ClipTransform:
         self.mean = torch.tensor(mean).view(3, 1, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1, 1)
 
-    def __call__(self, frames: np.ndarray, flows: np.ndarray | None = None) -> torch.Tensor:
+    def __call__(self, frames: np.ndarray | None = None, flows: np.ndarray | None = None) -> torch.Tensor:
+        """``frames`` uint8 (T, H, W, 3); for a flow representation, ``flows`` (T, h, w, 2) as
+        :func:`compute_clip_flows` gives them may stand in for the frames (computed from them if
+        not given)."""
         spec = self.spec
-        frames = resize_frames(np.asarray(frames), spec.frame_side)
         if spec.uses_flow:
             if flows is None:
-                flows = compute_clip_flows(frames, spec)
-            x = self._flow_channels(flows, frames.shape[1:3])  # (3, T, H, W)
+                flows = compute_clip_flows(np.asarray(frames), spec)
+            h, w = flows.shape[1:3]  # the resized frames' size: the shorter side frame_side, the flows' aspect
+            hw = (round(h * spec.frame_side / min(h, w)), round(w * spec.frame_side / min(h, w)))
+            x = self._flow_channels(flows, hw)  # (3, T, H, W)
         else:
+            frames = resize_frames(np.asarray(frames), spec.frame_side)
             x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div_(255.0)  # (3, T, H, W)
             if self.color_jitter:
                 x = self._jitter(x)

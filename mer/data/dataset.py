@@ -87,35 +87,36 @@ class ClipDataset(Dataset):
         with open_video(record.path, self.backend, expected_frames=expected, fps=record.fps) as source:
             return source.get_frames(indices)
 
-    def flows(self, record: ClipRecord, indices: Sequence[int], frames: np.ndarray) -> np.ndarray | None:
-        """The clip's flows (T, h, w, 2) when the transform takes flow: from the cache, or computed
-        (and cached). None for the other representations."""
+    def _flow_key(self, record: ClipRecord, indices: Sequence[int]) -> str | None:
+        """The flow cache's key of a clip when the transform takes flow and a cache is set, else None."""
         spec = getattr(self.transform, "spec", None)
-        if spec is None or not spec.uses_flow:
+        if spec is None or not spec.uses_flow or self.flow_cache is None:
             return None
-        if self.flow_cache is None:
-            return compute_clip_flows(frames, spec)
         from mer.data.motion import video_digest
 
         settings = {"motion": spec.motion.key(), "side": spec.frame_side, "frames": repr(self.frame_transform)}
-        key = self.flow_cache.key(video_digest(record.path), indices, settings)
-        flows = self.flow_cache.get(key)
-        if flows is None:
-            flows = compute_clip_flows(frames, spec)
-            self.flow_cache.put(key, flows)
-        return flows
+        return self.flow_cache.key(video_digest(record.path), indices, settings)
 
     def __getitem__(self, i: int) -> dict:
         record = self.records[i]
         indices = self.sampler(record, train=self.train)
-        frames = self.load_frames(record, indices)
-        if self.frame_transform is not None:
-            frames = self.frame_transform(frames)
+        key = self._flow_key(record, indices)
+        flows = None if key is None else self.flow_cache.get(key)  # a clip whose flows are cached is not decoded
+        if flows is None:
+            frames = self.load_frames(record, indices)
+            if self.frame_transform is not None:
+                frames = self.frame_transform(frames)
         if self.transform is None:  # one pass: (T, H, W, C) uint8 -> (C, T, H, W) float in [0, 1]
             clip = torch.empty((frames.shape[3], *frames.shape[:3]), dtype=torch.float32)
             clip.copy_(torch.from_numpy(frames).permute(3, 0, 1, 2)).mul_(1.0 / 255.0)
+        elif flows is not None:
+            clip = self.transform(flows=flows)  # (3, T, S, S)
         else:
-            clip = self.transform(frames, self.flows(record, indices, frames))  # (3, T, S, S)
+            if self.transform.spec.uses_flow:
+                flows = compute_clip_flows(frames, self.transform.spec)
+                if key is not None:
+                    self.flow_cache.put(key, flows)
+            clip = self.transform(frames, flows)  # (3, T, S, S)
         clip_aus = au_vector(record, self.au_list)
         weight = event_intensity(indices, record.onset, record.apex, record.offset).astype(np.float32)
         return {

@@ -90,7 +90,7 @@ class VideoJobs(IterableDataset):
                     for start in range(0, len(plan.candidates), step):
                         part = plan.candidates[start : start + step]
                         margin = self.face.get("margin") or self.spec.face_margin  # the user's, else the training framing
-                        frames, indices = cut_clips(source, video, plan, part, self.sampler, self.spec.frame_side, margin)
+                        frames, indices = cut_clips(source, video, plan, part, self.sampler, self.spec.source_side, margin)
                         clips = torch.stack([transform(f) for f in frames])  # (N, 3, T, S, S)
                         yield {
                             "video": str(video),

@@ -410,8 +410,15 @@ def test_batch_size_caps_every_model_call(tmp_path):
     assert len(read_rows(tmp_path / "out.csv")) == 9 and scorer.counts["ok"] == 3
 
 
-@pytest.mark.parametrize("resize", [None, 80])
-def test_evaluation_and_scoring_build_the_same_tensors_from_the_same_frames(tmp_path, resize):
+@pytest.mark.parametrize(
+    "extra, size",
+    [
+        ([], 56),
+        (["data.resize=80"], 56),
+        (["data.crop_size=28", "data.motion.size=64", "model=frame_cnn", "clip_sampler=onset_apex"], 28),
+    ],
+)
+def test_evaluation_and_scoring_build_the_same_tensors_from_the_same_frames(tmp_path, extra, size):
     """The checkpoint's input spec drives both paths: ClipDataset (training's evaluation,
     mer-evaluate) and the scoring workers (mer-score, mer.predict) give the model the same tensor."""
 
@@ -426,7 +433,6 @@ def test_evaluation_and_scoring_build_the_same_tensors_from_the_same_frames(tmp_
     from mer.scoring.spotting import SpottingConfig
 
     data = generate(tmp_path / "clips", n_subjects=4, clips_per_subject=2, size=64, clip_seconds=0.3, seed=6, workers=1)
-    extra = [] if resize is None else [f"data.resize={resize}"]
     cfg = compose(
         "train",
         [
@@ -443,7 +449,7 @@ def test_evaluation_and_scoring_build_the_same_tensors_from_the_same_frames(tmp_
     )
     run(cfg, tmp_path / "run")
     loaded = load_model(tmp_path / "run" / "best.pt")
-    assert loaded.input["representation"] == "flow" and loaded.input["resize"] == resize
+    assert loaded.input["representation"] == "flow" and loaded.input["size"] == size
     records = load_records(cfg.data)
     evaluated = {item["clip_id"]: item["clip"] for item in evaluation_set(records, cfg.data, loaded)}
     spec, sampler = ClipSpec.from_dict(loaded.input), dict(loaded.config.clip_sampler)
@@ -461,5 +467,5 @@ def test_evaluation_and_scoring_build_the_same_tensors_from_the_same_frames(tmp_
     scored = {item["plan"].candidates[item["first"]].clip_id: item["clips"][0] for item in jobs}
     assert set(scored) == set(evaluated) and len(scored) == 8
     for clip_id, clip in scored.items():
-        assert clip.shape == (3, 6, 56, 56)
+        assert clip.shape == (3, loaded.input["num_frames"], size, size)
         assert torch.equal(clip, evaluated[clip_id]), clip_id
