@@ -53,17 +53,20 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: found 
 
 
 def register_configs() -> None:
-    """Config nodes made from settings dataclasses, so their keys are declared once, in the
-    dataclass: ``synthetic_settings`` (the generator's, ``data.synthetic``) and
-    ``spotting_settings`` (the spotter's, ``spotting`` in score.yaml)."""
+    """Config nodes made from settings dataclasses, so their keys and types are declared once, in
+    the dataclass: ``synthetic_settings`` (the generator's, ``data.synthetic``),
+    ``spotting_settings`` (the spotter's, ``spotting`` in score.yaml) and ``trainer_settings``
+    (the training loop's, the ``trainer`` group)."""
     from hydra.core.config_store import ConfigStore
 
     from mer.data.synthetic.settings import SyntheticSettings
+    from mer.engine.loop import TrainerConfig
     from mer.scoring.spotting import SpottingConfig
 
     store = ConfigStore.instance()
     store.store(name="synthetic_settings", node=SyntheticSettings)
     store.store(name="spotting_settings", node=SpottingConfig)
+    store.store(name="trainer_settings", node=TrainerConfig)
 
 
 register_configs()

@@ -32,14 +32,20 @@ def run(*args: str, cwd: Path, python: str = sys.executable) -> subprocess.Compl
     [
         (
             ["model=nope"],
-            "mer-train: error: In 'train': Could not find 'model/nope'; valid choices for model: mvit_s, mvit_v2_s, ",
+            "mer-train: error: In 'train': Could not find 'model/nope'; valid choices for model: frame_cnn, mvit_s, ",
         ),
-        (["model.backbone=nope"], "mer-train: error: unknown backbone 'nope'; valid choices: mvit_s, mvit_v2_s, r2plus1d"),
+        (["model.backbone=nope"], "mer-train: error: unknown backbone 'nope'; valid choices: frame_cnn, mvit_s, mvit_v2_s"),
         (
             ["data.representation=optical"],
             "mer-train: error: unknown input representation 'optical'; valid choices: frames, diff, flow, flow_strain",
         ),
         (["trainer.epochs=2", "data.synthetic.amplitud=2"], "mer-train: error: Could not override 'data.synthetic.amplitud'."),
+        (
+            ["trainer.epochs=abc"],
+            "mer-train: error: Error merging override trainer.epochs=abc (Value 'abc' of type 'str' could not be",
+        ),
+        (["trainer.epochs=0"], "mer-train: error: trainer.epochs must be > 0, got 0"),
+        (["trainer.optimizer=adam"], "mer-train: error: unknown trainer.optimizer 'adam'; valid choices: adamw, sgd"),
     ],
 )
 def test_a_configuration_error_is_one_line_and_exit_code_2(tiny_set, tmp_path, overrides, message):
@@ -49,6 +55,7 @@ def test_a_configuration_error_is_one_line_and_exit_code_2(tiny_set, tmp_path, o
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(message), last
+    assert not list((tmp_path / "run").glob("fold*")) and not (tmp_path / "run" / "metrics.json").exists()  # refused before any work
     # the traceback is there for whoever asks
     debug = run("mer.train", *data, *overrides, f"hydra.run.dir={tmp_path / 'run'}", "--debug", cwd=tmp_path)
     assert debug.returncode != 0 and "Traceback" in debug.stderr

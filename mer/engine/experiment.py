@@ -28,7 +28,7 @@ from mer.data.clip import ClipSpec
 from mer.data.dataset import au_vector
 from mer.data.splits import Fold
 from mer.engine.loader import make_loader
-from mer.engine.loop import fit, predict
+from mer.engine.loop import TrainerConfig, fit, predict
 from mer.engine.predictions import Predictions
 from mer.engine.reports import au_f1_text, environment, named_metrics, plot_confusion, plot_curves, predictions_table, write_json
 from mer.losses import LOSSES, build_emotion_loss, class_balanced_weights
@@ -211,6 +211,7 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
     passes its own fold, whose test part is empty during trials).
     """
     cfg = resolve_config(cfg)
+    TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True)).check()  # before any work
     device = select_device(cfg.device)
     if cfg.trainer.get("threads"):  # process-wide, as torch.set_num_threads is
         torch.set_num_threads(int(cfg.trainer.threads))

@@ -34,6 +34,54 @@ from mer.runtime import seed_everything
 
 log = logging.getLogger(__name__)
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
+@dataclass
+class TrainerConfig:
+    """The ``trainer`` config group's settings: their one declaration (registered with Hydra, so a
+    wrong type is refused when the command line is read) and their ranges (:meth:`check`)."""
+
+    epochs: int = 30
+    batch_size: int = 8  # global batch; under torchrun each process takes batch_size / world_size
+    eval_batch_size: int = 16
+    num_workers: int = 2  # DataLoader processes
+    threads: int | None = None  # torch intra-op threads of this process; None: one per core; 1 for parallel runs
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 0.002
+    weight_decay: float = 0.05
+    momentum: float = 0.9  # sgd only
+    warmup_epochs: float = 2.0  # linear warm-up, then cosine decay to 0
+    grad_clip: float | None = 5.0  # max gradient norm; None: no clipping
+    early_stopping: int = 10  # epochs without a better validation UF1; 0 = off
+    amp: bool = True  # mixed precision, used only on CUDA
+    max_steps_per_epoch: int | None = None
+    progress: bool = True
+    precise_bn_batches: int = 20  # recompute BatchNorm statistics over this many training batches before each validation; 0 = off
+
+    def check(self) -> TrainerConfig:
+        """A one-line ValueError naming the first setting out of its range."""
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size, "lr": self.lr}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"trainer.{name} must be > 0, got {value}")
+        non_negative = {
+            "num_workers": self.num_workers,
+            "weight_decay": self.weight_decay,
+            "warmup_epochs": self.warmup_epochs,
+            "early_stopping": self.early_stopping,
+            "precise_bn_batches": self.precise_bn_batches,
+        }
+        for name, value in non_negative.items():
+            if value < 0:
+                raise ValueError(f"trainer.{name} must be >= 0, got {value}")
+        for name in ("threads", "max_steps_per_epoch"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"trainer.{name} must be >= 1 or null, got {getattr(self, name)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown trainer.optimizer {self.optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
+        return self
+
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
@@ -61,7 +109,7 @@ def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=cfg.lr)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.get("momentum", 0.9), nesterov=True)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid choices: adamw, sgd")
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
 
 
 def train_one_epoch(
