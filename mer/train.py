@@ -23,8 +23,10 @@ from mer.engine.experiment import run
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
+    hydra_cfg = HydraConfig.get()
+    named = any(o.split("=", 1)[0].lstrip("+") == "hydra.run.dir" for o in hydra_cfg.overrides.hydra)
     try:
-        result = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        result = run(cfg, Path(hydra_cfg.runtime.output_dir), named=named)
     finally:
         dist.cleanup()
     return float(result.get("uf1", result["val_uf1"]))

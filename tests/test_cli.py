@@ -55,7 +55,9 @@ def test_a_configuration_error_is_one_line_and_exit_code_2(tiny_set, tmp_path, o
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(message), last
-    assert not list((tmp_path / "run").glob("fold*")) and not (tmp_path / "run" / "metrics.json").exists()  # refused before any work
+    assert (
+        not list((tmp_path / "run").glob("fold*")) and not (tmp_path / "run" / "metrics.json").exists()
+    )  # refused before any work
     # the traceback is there for whoever asks
     debug = run("mer.train", *data, *overrides, f"hydra.run.dir={tmp_path / 'run'}", "--debug", cwd=tmp_path)
     assert debug.returncode != 0 and "Traceback" in debug.stderr

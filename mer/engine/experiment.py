@@ -15,6 +15,7 @@ import inspect
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,9 +193,10 @@ def validation_au_thresholds(model, val_set, trainer_cfg, *, device, seed: int =
     return predict(model, loader, device=device).choose_au_thresholds()
 
 
-def find_resumable(run_dir: Path) -> Path:
-    """This run folder if it has checkpoints, else the newest unfinished run beside it."""
-    if any(run_dir.glob("fold*/last.pt")):
+def find_resumable(run_dir: Path, *, named: bool) -> Path:
+    """The run to continue: ``run_dir`` itself when it was named (``hydra.run.dir=...``) or has
+    checkpoints; otherwise the newest unfinished run beside it."""
+    if named or any(run_dir.glob("fold*/last.pt")):
         return run_dir
     candidates = [
         p.parent.parent for p in run_dir.parent.glob("*/fold*/last.pt") if not (p.parent.parent / "metrics.json").exists()
@@ -204,11 +206,62 @@ def find_resumable(run_dir: Path) -> Path:
     return max(candidates, key=lambda p: max(f.stat().st_mtime for f in p.glob("fold*/last.pt")))
 
 
-def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = None, records=None, folds=None) -> dict:
+# What a resumed run may change: how it runs, not what it learns from or is measured on.
+RESUME_SAFE_KEYS = (
+    "device",
+    "resume",
+    "trainer.num_workers",
+    "trainer.progress",
+    "trainer.threads",
+    "trainer.eval_batch_size",
+    "data.cache_dir",
+    "data.backend",
+)
+
+
+def _flat(node: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        out.update(_flat(value, name + ".") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def check_resume(saved: dict, cfg: DictConfig, run_dir: Path) -> list[str]:
+    """Refuse to continue a run under other data, split, model, loss or training settings (one line
+    naming the keys); the allowed changes (``RESUME_SAFE_KEYS``) are returned, to be recorded."""
+    then, now = _flat(saved), _flat(plain_config(cfg))
+    changed = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k))
+    safe = [k for k in changed if k.startswith(RESUME_SAFE_KEYS)]
+    unsafe = [k for k in changed if k not in safe]
+    safe = [k for k in safe if k != "resume"]  # the resume itself is no change to record
+    if unsafe:
+        shown = ", ".join(f"{k} (then {then.get(k)!r}, now {now.get(k)!r})" for k in unsafe[:4])
+        more = f" and {len(unsafe) - 4} more" if len(unsafe) > 4 else ""
+        raise ValueError(
+            f"{run_dir}: resume=true with other settings than the run's: {shown}{more}; resume with its settings, "
+            "or start a new run"
+        )
+    return safe
+
+
+def run(
+    cfg: DictConfig,
+    run_dir: Path,
+    *,
+    on_epoch: FoldEpochCallback | None = None,
+    records=None,
+    folds=None,
+    named: bool = True,
+) -> dict:
     """Train every fold of ``cfg.cv``, write the run folder, return the summary metrics.
 
     ``records`` and ``folds`` replace the data config's records and the protocol's folds (the search
-    passes its own fold, whose test part is empty during trials).
+    passes its own fold, whose test part is empty during trials). With ``resume=true`` the run in
+    ``run_dir`` continues; when the folder was not ``named`` by the user (Hydra's dated default),
+    the newest unfinished run beside it does. A resumed run keeps its settings: another data set,
+    split, model, loss or training setting is refused; a change of how it runs (workers, device,
+    progress display) is allowed and recorded in its ``resumed.jsonl``.
     """
     cfg = resolve_config(cfg)
     TrainerConfig(**OmegaConf.to_container(cfg.trainer, resolve=True)).check()  # before any work
@@ -218,8 +271,20 @@ def run(cfg: DictConfig, run_dir: Path, *, on_epoch: FoldEpochCallback | None = 
     dist.init_from_env(device)
     resume = bool(cfg.resume)
     if resume:
-        run_dir = dist.broadcast(find_resumable(run_dir) if dist.is_main() else None)
-        log.info("resuming %s", run_dir)
+        run_dir = dist.broadcast(find_resumable(run_dir, named=named) if dist.is_main() else None)
+        saved = run_dir / "config.yaml"
+        if saved.exists():
+            allowed = check_resume(OmegaConf.to_container(OmegaConf.load(saved), resolve=True), cfg, run_dir)
+            if allowed and dist.is_main():
+                with (run_dir / "resumed.jsonl").open("a") as f:
+                    now = _flat(plain_config(cfg))
+                    f.write(
+                        json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "changed": {k: now.get(k) for k in allowed}})
+                        + "\n"
+                    )
+            log.info("resuming %s%s", run_dir, f" (changed: {', '.join(allowed)})" if allowed else "")
+        else:
+            log.info("resume=true: nothing to resume in %s yet, starting there", run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     records = load_records(cfg.data) if records is None else records
     names, au_list = class_names(cfg.data), [int(a) for a in cfg.data.aus]

@@ -262,8 +262,25 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_ends(tiny_set, tmp_
     process.wait()
     epoch_at_kill = load_checkpoint(last)["epoch"]
     assert epoch_at_kill < 3 and not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    config = (killed / "config.yaml").read_text()
 
-    subprocess.run(cli(tiny_set, killed, *extra, "resume=true"), check=True, env=env, capture_output=True)
+    # other settings than the run's: refused in one line naming them, the run untouched
+    refused = subprocess.run(
+        cli(tiny_set, killed, *extra, "trainer.lr=0.02", "resume=true"), env=env, capture_output=True, text=True
+    )
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "resume=true with other settings than the run's: trainer.lr (then 0.002, now 0.02)" in refused.stderr.splitlines()[-1]
+    # a named empty folder beside it starts there, and never continues the unfinished run
+    fresh = tmp_path / "fresh"
+    subprocess.run(cli(tiny_set, fresh, "trainer.epochs=1", "resume=true"), check=True, env=env, capture_output=True)
+    assert (fresh / "metrics.json").exists()
+    assert (killed / "config.yaml").read_text() == config and load_checkpoint(last)["epoch"] == epoch_at_kill
+
+    # how it runs may change (recorded); what it computes does not
+    subprocess.run(
+        cli(tiny_set, killed, *extra, "trainer.progress=true", "resume=true"), check=True, env=env, capture_output=True
+    )
+    assert json.loads((killed / "resumed.jsonl").read_text().splitlines()[-1])["changed"] == {"trainer.progress": True}
     (whole_metrics, whole_pred), (resumed_metrics, resumed_pred) = read_outputs(tmp_path / "whole"), read_outputs(killed)
     assert resumed_metrics["uf1"] == pytest.approx(whole_metrics["uf1"], abs=1e-6)
     assert resumed_metrics["folds"][0]["best_epoch"] == whole_metrics["folds"][0]["best_epoch"]
