@@ -49,16 +49,23 @@ def score(cfg: DictConfig) -> dict:
         videos = sorted((Path(p) for p in records_by_video), key=str)
     else:
         videos = find_videos(cfg.input)
+        if not videos:
+            raise FileNotFoundError(f"no video or frame folder found in input={cfg.input}")
     shard = parse_shard(cfg.shard)
     if shard is not None:
         videos = videos[shard[0] :: shard[1]]
     output = shard_path(Path(cfg.output), shard)
     frames_output = shard_path(Path(cfg.frames_output), shard) if cfg.frames_output else None
     row_columns, frame_columns = columns(model)
-    writer = ResultWriter(output, row_columns, frames_path=frames_output, frame_columns=frame_columns, overwrite=cfg.overwrite)
+    model_id = {"path": model.path, "sha256": model.digest}
+    writer = ResultWriter(
+        output, row_columns, frames_path=frames_output, frame_columns=frame_columns, overwrite=cfg.overwrite, model=model_id
+    )
     retry = {"error"} if cfg.retry_failed else set()
     todo = [v for v in videos if writer.done.get(str(v)) is None or writer.done[str(v)] in retry]
-    skipped = len(videos) - len(todo)
+    # a video that failed before and is not retried is still a failure of this table, not a finished video
+    failed_before = sum(writer.done.get(str(v)) == "error" for v in videos if v not in todo)
+    skipped = len(videos) - len(todo) - failed_before
     log.info("%d videos (%d already done) -> %s", len(videos), skipped, output)
     counts = {"ok": 0, "no_face": 0, "no_event": 0, "error": 0}
     if todo:
@@ -78,7 +85,7 @@ def score(cfg: DictConfig) -> dict:
             progress=bool(cfg.progress),
         )
     writer.finish()
-    summary = dict(counts, skipped=skipped)
+    summary = dict(counts, error=counts["error"] + failed_before, skipped=skipped)
     done = summary["ok"] + summary["no_face"] + summary["no_event"]
     log.info(
         "done %d (ok %d, no_face %d, no_event %d), skipped %d, failed %d -> %s",

@@ -10,6 +10,7 @@ builds it from the model's ``input`` spec -> numpy arrays ``emotion`` (B, E) pro
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class ScoringModel:
     extras: dict = field(default_factory=dict)
     au_thresholds: list[float] | None = None  # per-AU decision thresholds chosen on validation; None: 0.5
     input: dict = field(default_factory=dict)  # the checkpoint's input spec (mer.data.clip.ClipSpec)
+    path: str = ""
+    digest: str = ""  # sha256 of the model file: what a result table records of the model that wrote it
 
     def present_aus(self, clip_aus: np.ndarray) -> list[str]:
         """(N, K) AU probabilities -> the AUs decided present per clip (``AU04+AU07``) at the model's thresholds."""
@@ -81,10 +84,24 @@ class ExportWrapper(torch.nn.Module):
         return out["emotion"], out["clip_aus"], out["frame_aus"], out["attention"]
 
 
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_scoring_model(path: str | Path, device: torch.device) -> ScoringModel:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: checkpoint not found")
+    model = _load_scoring_model(path, device)
+    model.path, model.digest = str(path.resolve()), file_digest(path)
+    return model
+
+
+def _load_scoring_model(path: Path, device: torch.device) -> ScoringModel:
     if path.suffix in (".onnx", ".ts", ".torchscript"):
         meta = exported_metadata(path)
         config = OmegaConf.create(meta["config"])

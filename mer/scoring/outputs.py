@@ -51,6 +51,7 @@ class ResultWriter:
         frames_path: Path | None = None,
         frame_columns: Sequence[str] = (),
         overwrite: bool = False,
+        model: dict | None = None,
     ) -> None:
         self.path, self.columns, self.kind = Path(path), list(columns), output_format(Path(path))
         self.frames_path, self.frame_columns = (Path(frames_path) if frames_path else None), list(frame_columns)
@@ -60,6 +61,8 @@ class ResultWriter:
                 if p is not None and p.exists():
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
         self.state.mkdir(parents=True, exist_ok=True)
+        if model is not None:
+            self._check_model(model)
         self.done_file = self.state / "done.txt"
         self.done: dict[str, str] = {}
         if self.done_file.exists():
@@ -72,6 +75,20 @@ class ResultWriter:
             self._tables.append((self._table_path(self.frames_path), self.frame_columns))
         for table, columns in self._tables:
             self._drop_unfinished(table, self._columns_changed(table, columns))
+
+    def _check_model(self, model: dict) -> None:
+        """One table, one model: the model that wrote it is kept in the state folder (``model.json``:
+        path and weights digest); another model is refused, with the way out named."""
+        record = self.state / "model.json"
+        if record.exists():
+            first = json.loads(record.read_text())
+            if first.get("sha256") != model.get("sha256"):
+                then, now = (f"{m.get('path')} (sha256 {str(m.get('sha256'))[:12]})" for m in (first, model))
+                raise ValueError(
+                    f"{self.path}: written by the model {then}, not {now}; score into another output or pass overwrite=true"
+                )
+            return
+        record.write_text(json.dumps(model, indent=2) + "\n")
 
     def _table_path(self, path: Path) -> Path:
         """Where rows go: the file itself, or for Parquet its journal."""

@@ -56,6 +56,7 @@ def columns(model: ScoringModel) -> tuple[list[str], list[str]]:
     aus = [f"p_{au_code(a)}" for a in model.au_names]
     rows = [
         "video",
+        "model",  # the first 12 hex digits of the model file's sha256
         "status",
         "reason",
         "interval",
@@ -169,6 +170,8 @@ class Scorer:
                     self.frame_rows[item["video"]].append(frame_row)
 
     def _finish(self, video: str, status: str, rows: list[dict], frame_rows: list[dict]) -> None:
+        for row in rows:
+            row["model"] = self.model.digest[:12]
         self.sink.write_video(video, status, rows, frame_rows)
         self.counts[status] += 1
         if status == "error":

@@ -177,6 +177,45 @@ def test_a_rerun_skips_finished_videos_and_overwrite_redoes_them(checkpoint, rec
     assert redone["skipped"] == 0
 
 
+def test_one_table_one_model_and_failures_stay_failures(checkpoint, recordings, tmp_path):
+    from mer.score import score
+
+    out = tmp_path / "r.csv"
+    inputs = f"[{recordings / 'a_h264.mp4'},{recordings / 'i_notavideo.mp4'}]"
+    assert score(score_cfg(checkpoint, inputs, out))["error"] == 1
+    rows = pd.read_csv(out)
+    assert set(rows["model"]) == {load_scoring_model(checkpoint, torch.device("cpu")).digest[:12]}
+    # a re-run over a table holding an error row counts it as failed, not skipped
+    assert score(score_cfg(checkpoint, inputs, out)) == {"ok": 0, "no_face": 0, "no_event": 0, "error": 1, "skipped": 1}
+    # another model (other weights) is refused before it writes a row; the table is untouched
+    other = load_checkpoint(checkpoint)
+    name = next(k for k, v in other["model"].items() if v.is_floating_point())
+    other["model"][name] = other["model"][name] + 1.0
+    torch.save(other, tmp_path / "other.pt")
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match=r"r.csv: written by the model .*best.pt \(sha256 [0-9a-f]{12}\), not .*other.pt"):
+        score(score_cfg(tmp_path / "other.pt", str(recordings / "g_noface.mp4"), out))
+    assert out.read_bytes() == before
+    assert score(score_cfg(tmp_path / "other.pt", str(recordings / "g_noface.mp4"), out, "overwrite=true"))["no_face"] == 1
+    # nothing to score is an error naming what was searched, exit code 2
+    empty = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mer.score",
+            f"checkpoint={checkpoint}",
+            f"input={tmp_path}/nothing*.mp4",
+            f"output={tmp_path / 'e.csv'}",
+            f"hydra.run.dir={tmp_path / 'h'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert empty.returncode == 2 and empty.stderr.strip().splitlines()[-1].startswith(
+        "mer-score: error: no video or frame folder found"
+    )
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_resuming_a_table_of_an_older_version_or_another_model(tmp_path, suffix):
     out = tmp_path / f"r{suffix}"
