@@ -29,11 +29,21 @@ def save_checkpoint(state: dict, path: Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """A checkpoint dict, loaded safely (tensors and plain Python types only)."""
+    """A checkpoint dict, loaded safely (tensors and plain Python types only): a file that is not
+    one (truncated, corrupt, or holding code) is a one-line ValueError, never retried unsafely."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types here, and advises weights_only=False: never
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path}: not a readable mer checkpoint (truncated, corrupt or not a torch file: {reason[:120]})"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path}: not a mer checkpoint (it holds a {type(ckpt).__name__}, not a dict)")
+    return ckpt
 
 
 def _input(ckpt: dict, config: DictConfig) -> dict:
@@ -78,6 +88,12 @@ def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """The model of a checkpoint file, with what it needs to be used (see :class:`LoadedModel`)."""
     ckpt = load_checkpoint(checkpoint)
+    missing = [k for k in ("model", "config", "class_names", "au_names") if k not in ckpt]
+    if missing:
+        raise ValueError(
+            f"{checkpoint}: not a mer checkpoint: it lacks {', '.join(missing)} (a plain state dict? give it to a new run as "
+            "model.pretrained=... instead)"
+        )
     config = OmegaConf.create(ckpt["config"])
     thresholds = ckpt.get("au_thresholds")
     return LoadedModel(

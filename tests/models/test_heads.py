@@ -90,3 +90,30 @@ def test_cosine_classifier_is_bounded():
     head = CosineClassifier(16, 4)
     logits = head(torch.randn(5, 16) * 100)
     assert logits.abs().max() <= 1.0 + 1e-6
+
+
+class Payload:
+    """An object a pickle would rebuild by running code."""
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_line_and_never_loaded_unsafely(tmp_path):
+    from mer.models.checkpoint import load_checkpoint, load_model
+
+    good = tmp_path / "good.pt"
+    torch.save({"model": {"w": torch.zeros(2)}, "config": {}, "class_names": ["a"], "au_names": []}, good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(
+        ValueError, match=r"truncated.pt: not a readable mer checkpoint \(truncated, corrupt or not a torch file"
+    ) as err:
+        load_checkpoint(truncated)
+    assert "weights_only=False" not in str(err.value) and "\n" not in str(err.value)
+    torch.save({"model": Payload()}, tmp_path / "code.pt")  # a pickled object: weights_only refuses it, and so do we
+    with pytest.raises(ValueError, match="code.pt: not a readable mer checkpoint") as err:
+        load_checkpoint(tmp_path / "code.pt")
+    assert "weights_only=False" not in str(err.value)
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "state_dict.pt")
+    with pytest.raises(
+        ValueError, match=r"state_dict.pt: not a mer checkpoint: it lacks model, config, class_names, au_names \(a plain"
+    ):
+        load_model(tmp_path / "state_dict.pt")
