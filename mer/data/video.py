@@ -332,7 +332,7 @@ def frame_number(name: str) -> int:
 
 @lru_cache(maxsize=4096)
 def _list_frames_cached(folder: str, mtime_ns: int) -> tuple[tuple[int, str], ...]:
-    entries = []
+    entries, empty = [], []
     with os.scandir(folder) as it:
         for entry in it:
             if entry.name.lower().endswith(IMAGE_SUFFIXES) and not entry.name.startswith("."):
@@ -340,12 +340,28 @@ def _list_frames_cached(folder: str, mtime_ns: int) -> tuple[tuple[int, str], ..
                     entries.append((frame_number(entry.name), entry.name))
                 except ValueError:
                     continue
+                if entry.stat().st_size == 0:
+                    empty.append(entry.name)
+    if empty:
+        raise VideoError(
+            Path(folder) / sorted(empty)[0], f"empty image file (0 bytes){f'; {len(empty)} in all' if len(empty) > 1 else ''}"
+        )
     entries.sort()
+    numbers = [n for n, _ in entries]
+    if numbers and numbers[-1] - numbers[0] + 1 != len(numbers):
+        # a missing frame would shift every later one in time: the clip is refused, not read wrong
+        present = set(numbers)
+        missing = [n for n in range(numbers[0], numbers[-1] + 1) if n not in present]
+        shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise VideoError(Path(folder), f"frame numbers {numbers[0]}-{numbers[-1]} have gaps: {shown} missing")
     return tuple(entries)
 
 
 def list_frame_files(folder: str | os.PathLike) -> tuple[tuple[int, str], ...]:
-    """Sorted ``(frame number, file name)`` pairs of a frame folder (numeric order: img2 < img10)."""
+    """Sorted ``(frame number, file name)`` pairs of a frame folder (numeric order: img2 < img10).
+
+    A folder whose numbers have a gap, or with an empty image file, is a VideoError naming them.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise VideoError(folder, "missing frame folder")

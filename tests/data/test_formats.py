@@ -232,10 +232,16 @@ def test_duplicate_clip_ids_are_an_error(video_dir):
         read_annotations(csv, format="csv")
 
 
-def test_annotation_frame_count_is_checked_when_decoding(video_dir):
+def test_annotation_frame_count_is_checked_when_read_and_when_decoding(video_dir):
     csv = video_dir / "count.csv"
-    csv.write_text("subject,clip,path,onset,apex,offset,emotion,aus,fps,n_frames\ns01,c1,s01/c1.mp4,5,10,20,fear,1,200,41\n")
-    (record,) = read_annotations(csv, format="csv")
+    header = "subject,clip,path,onset,apex,offset,emotion,aus,fps,n_frames\n"
+    csv.write_text(header + "s01,c1,s01/c1.mp4,5,10,20,fear,1,200,41\ns01,c2,s01/c1.mp4,5,10,20,fear,1,200,40\n")
+    wrong = r"count.csv, row 2: the annotation says 41 frames but c1.mp4 holds 40 \(strict=False"
+    with pytest.raises(AnnotationError, match=wrong):
+        read_annotations(csv, format="csv")
+    kept = read_annotations(csv, format="csv", strict=False)  # the wrong row skipped and counted, the rest kept
+    assert [r.clip_id for r in kept] == ["c2"] and len(kept.skipped) == 1
+    record = kept[0].replace(n_frames=41)  # a record made elsewhere: decoding still checks the count
     with pytest.raises(Exception, match="the annotation says 41 frames but the file decodes 40"):
         ClipDataset([record], build_sampler("keyframe", num_frames=4))[0]
     item = ClipDataset([record], build_sampler("keyframe", num_frames=4), check_frames=False)[0]

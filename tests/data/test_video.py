@@ -52,10 +52,20 @@ def test_hevc_is_read_exactly(tmp_path):
 
 
 def test_frame_folder_sorts_numerically(tmp_path):
-    folder = index_folder(tmp_path / "clip", [1, 2, 10, 9, 100])
+    folder = index_folder(tmp_path / "clip", [8, 9, 10, 11, 12])
     source = open_video(folder, "pyav", fps=200)  # a directory is a frame folder whatever the backend
-    assert source.frame_numbers == [1, 2, 9, 10, 100] and len(source) == 5 and source.fps == 200
-    assert [read_index(f) for f in source.get_frames([4, 0, 2, 2])] == [100, 1, 9, 9]
+    assert source.frame_numbers == [8, 9, 10, 11, 12] and len(source) == 5 and source.fps == 200
+    assert [read_index(f) for f in source.get_frames([4, 0, 2, 2])] == [12, 8, 10, 10]
+
+
+def test_a_frame_folder_with_a_gap_or_an_empty_image_is_refused_with_what_is_wrong(tmp_path):
+    folder = index_folder(tmp_path / "gap", [*range(46, 60), *range(61, 70), *range(72, 80)])
+    with pytest.raises(VideoError, match=r"gap: frame numbers 46-79 have gaps: 60, 70, 71 missing"):
+        open_video(folder, fps=200)
+    empty = index_folder(tmp_path / "empty", range(1, 6))
+    (empty / "img3.jpg").write_bytes(b"")
+    with pytest.raises(VideoError, match=r"img3.jpg: empty image file \(0 bytes\)"):
+        open_video(empty, fps=200)
 
 
 def test_backends_are_listed():

@@ -180,8 +180,10 @@ def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord | None:
             apex = None if apex is None else _position(numbers, apex, "apex", media)
     elif media.exists():
         n_frames = _frame_cell(raw.n_frames, "n_frames", optional=True)
-        if n_frames is None:
-            n_frames = count_frames(media)
+        counted = count_frames(media)  # a demux of the file, cached: cheap, and it finds a wrong count now, not mid-training
+        if n_frames is not None and n_frames != counted:
+            raise ValueError(f"the annotation says {n_frames} frames but {media.name} holds {counted}")
+        n_frames = counted
     else:
         raise ValueError(f"missing video or frame folder {media}")
     if apex is not None and not 0 <= apex < n_frames:
