@@ -83,17 +83,29 @@ def _gray_frames(path: Path, folder_fps: float) -> tuple[float, int, Iterator[tu
     stream.thread_type = "AUTO"
     rate = stream.average_rate or stream.guessed_rate
     fps = float(rate) if rate else 30.0
+    # What the container promises: its frame count, else its duration. Threaded decoding stops
+    # quietly at damage (a truncated file whose index is at the front), so the decoded count is
+    # compared with this at the end.
+    promised = int(stream.frames or 0)
+    if not promised and stream.duration and stream.time_base:
+        promised = int(float(stream.duration * stream.time_base) * fps)
 
     def decode() -> Iterator[tuple[np.ndarray, float]]:
+        decoded = 0
         try:
             for i, frame in enumerate(container.decode(stream)):
+                decoded = i + 1
                 yield frame.to_ndarray(format="gray"), float(frame.time) if frame.time is not None else i / fps
         except av.error.FFmpegError as exc:
             raise VideoError(path, f"decoding failed: {getattr(exc, 'strerror', None) or exc}") from None
         finally:
             container.close()
+        if promised and decoded < 0.98 * promised - 1:
+            raise VideoError(
+                path, f"the stream ends at frame {decoded} of the {promised} its container declares: truncated or damaged"
+            )
 
-    return fps, int(stream.frames or 0), decode()
+    return fps, promised, decode()
 
 
 def _probe_frames(path: Path, probes: int, folder_fps: float) -> Iterator[np.ndarray]:

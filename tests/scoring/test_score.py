@@ -101,6 +101,10 @@ def recordings(tmp_path_factory) -> Path:
     cut = base.read_bytes()
     (root / "h_truncated.mp4").write_bytes(cut[: len(cut) // 3])
     (root / "i_notavideo.mp4").write_text("not a video\n" * 100)
+    # the index at the front (faststart), the file cut at 60%: the container still declares every frame
+    whole = root.parent / "faststart.mp4"
+    write_video(whole, open_video(base, "pyav").get_frames(range(120)), 30, container_options={"movflags": "faststart"})
+    (root / "j_faststart_cut.mp4").write_bytes(whole.read_bytes()[: int(0.6 * whole.stat().st_size)])
     return root
 
 
@@ -136,14 +140,17 @@ def test_scores_a_folder_of_real_world_like_inputs(checkpoint, recordings, tmp_p
         "g_noface.mp4",
         "h_truncated.mp4",
         "i_notavideo.mp4",
+        "j_faststart_cut.mp4",
     }
     for name in ("a_h264.mp4", "b_h264.mov", "c_hevc.mkv", "d_mjpeg.avi", "e_vfr.mp4", "f_frames"):
         assert status[name] in ("ok", "no_event"), (name, rows[rows.video.str.endswith(name)].reason.tolist())
     assert status["a_h264.mp4"] == "ok" and status["g_noface.mp4"] == "no_face"
-    assert status["h_truncated.mp4"] == status["i_notavideo.mp4"] == "error"
+    assert status["h_truncated.mp4"] == status["i_notavideo.mp4"] == status["j_faststart_cut.mp4"] == "error"
     errors = rows[rows.status == "error"]
     assert all(isinstance(r, str) and r and "\n" not in r for r in errors.reason)
-    assert summary == {"ok": summary["ok"], "no_face": 1, "no_event": summary["no_event"], "error": 2, "skipped": 0}
+    assert summary == {"ok": summary["ok"], "no_face": 1, "no_event": summary["no_event"], "error": 3, "skipped": 0}
+    cut = rows[rows.video.str.endswith("j_faststart_cut.mp4")].reason.iloc[0]
+    assert "the stream ends at frame" in cut and "of the 120 its container declares: truncated or damaged" in cut
     ok = rows[rows.status == "ok"]
     classes = ok.filter(regex="^p_").drop(columns="p_emotion").iloc[:, :7]
     assert np.allclose(classes.sum(axis=1), 1.0, atol=1e-4) and np.allclose(ok.p_emotion, classes.max(axis=1))
