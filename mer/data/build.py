@@ -115,6 +115,7 @@ def build_clip_dataset(
         backend=data_cfg.get("backend", "decord"),
         frame_transform=frame_transform,
         flow_cache=flow_cache(data_cfg) if spec.uses_flow else None,
+        skip_broken=True,
     )
 
 

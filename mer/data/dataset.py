@@ -21,6 +21,7 @@ on the fall, 0 outside.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ from torch.utils.data import Dataset
 from mer.data.clip import compute_clip_flows
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler
-from mer.data.video import open_video
+from mer.data.video import VideoError, open_video
 
 # AUs modelled by default: those of the DFME emotion prototypes and the synthetic generator.
 DEFAULT_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26)
@@ -63,6 +64,7 @@ class ClipDataset(Dataset):
         check_frames: bool = True,
         frame_transform: Callable[[np.ndarray], np.ndarray] | None = None,
         flow_cache=None,
+        skip_broken: bool = False,
     ) -> None:
         self.records = list(records)
         self.sampler = sampler
@@ -73,6 +75,9 @@ class ClipDataset(Dataset):
         self.check_frames = check_frames  # compare the annotation's frame count with the file's
         self.frame_transform = frame_transform  # on uint8 (T, H, W, 3) before tensors, e.g. FaceCrop
         self.flow_cache = flow_cache
+        # True: a clip that fails to decode is None (one warning naming it) and the batch goes on
+        # without it (mer.engine.loader.collate_clips); False: the error is raised
+        self.skip_broken = skip_broken
 
     def __len__(self) -> int:
         return len(self.records)
@@ -97,7 +102,18 @@ class ClipDataset(Dataset):
         settings = {"motion": spec.motion.key(), "side": spec.frame_side, "frames": repr(self.frame_transform)}
         return self.flow_cache.key(video_digest(record.path), indices, settings)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, i: int) -> dict | None:
+        if not self.skip_broken:
+            return self.item(i)
+        try:
+            return self.item(i)
+        except (VideoError, OSError, ValueError) as exc:
+            reason = " ".join(str(exc).split())
+            warnings.warn(f"clip {self.records[i].clip_id}: {reason}; left out of its batch", stacklevel=2)
+            return None
+
+    def item(self, i: int) -> dict:
+        """The clip ``i`` as a dict of tensors and targets (see the module doc)."""
         record = self.records[i]
         indices = self.sampler(record, train=self.train)
         key = self._flow_key(record, indices)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
 from mer import distributed as dist
 
@@ -42,6 +42,13 @@ class ScheduledSampler(DistributedSampler):
         return iter(indices[self.rank : self.total_size : self.num_replicas])
 
 
+def collate_clips(items: list[dict | None]) -> dict | None:
+    """default_collate of the clips that loaded; a clip that failed is None (its dataset warned,
+    naming it) and is left out; a batch of failures only is None."""
+    items = [item for item in items if item is not None]
+    return default_collate(items) if items else None
+
+
 def make_loader(dataset, *, batch_size: int, train: bool, seed: int, num_workers: int, device: torch.device) -> DataLoader:
     """Training order from one (scheduled) DistributedSampler (world of 1 without torchrun), reseeded per epoch."""
     world, rank = dist.world_size(), dist.rank()
@@ -53,6 +60,7 @@ def make_loader(dataset, *, batch_size: int, train: bool, seed: int, num_workers
         dataset,
         batch_size=per_rank,
         sampler=sampler,
+        collate_fn=collate_clips,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         drop_last=train and len(dataset) >= batch_size,

@@ -136,6 +136,8 @@ def train_one_epoch(
     for step, batch in enumerate(bar):
         if max_steps is not None and step >= max_steps:
             break
+        if batch is None:  # every clip of the batch failed to load (each named in a warning)
+            continue
         clip = batch["clip"].to(device, non_blocking=True)
         target = batch["emotion"].to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
@@ -174,7 +176,7 @@ def precise_bn(model: nn.Module, loader: DataLoader, *, device: torch.device, ma
     """
     if max_batches <= 0:
         return
-    clips = (batch["clip"] for batch in itertools.islice(loader, max_batches))
+    clips = (batch["clip"] for batch in itertools.islice(loader, max_batches) if batch is not None)
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
         update_bn(clips, model, device=device)
 
@@ -185,6 +187,8 @@ def predict(model: nn.Module, loader: DataLoader, *, device: torch.device, progr
     model.eval()
     local = Predictions()
     for batch in tqdm(loader, desc="eval", leave=False, disable=not (progress and dist.is_main())):
+        if batch is None:
+            continue
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda"):
             out = model(batch["clip"].to(device, non_blocking=True))
         local.clip_ids += list(batch["clip_id"])
@@ -200,6 +204,10 @@ def predict(model: nn.Module, loader: DataLoader, *, device: torch.device, progr
             au = (part.au_true[i], part.au_probs[i]) if part.au_probs else None
             rows.setdefault(clip_id, (part.subjects[i], part.true[i], part.probs[i], au))
     order = [r.clip_id for r in getattr(loader.dataset, "records", [])] or list(rows)  # dataset order, whatever the ranks
+    lost = [clip_id for clip_id in order if clip_id not in rows]
+    if lost:  # clips that failed to load (each named in a warning): predicted on the rest
+        log.warning("%d of %d clips could not be loaded and have no prediction: %s", len(lost), len(order), ", ".join(lost[:5]))
+        order = [clip_id for clip_id in order if clip_id in rows]
     merged = Predictions()
     for clip_id in order:
         subject, true, probs, au = rows[clip_id]
