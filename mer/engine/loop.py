@@ -61,11 +61,12 @@ class TrainerConfig:
 
     def check(self) -> TrainerConfig:
         """A one-line ValueError naming the first setting out of its range."""
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size, "lr": self.lr}
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size}
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"trainer.{name} must be > 0, got {value}")
         non_negative = {
+            "lr": self.lr,  # 0 is allowed, as in torch.optim: the weights stay put
             "num_workers": self.num_workers,
             "weight_decay": self.weight_decay,
             "warmup_epochs": self.warmup_epochs,

@@ -18,6 +18,9 @@ SMALL = {
     "r2plus1d_18": ((1, 4, 64), (512, 1, 4, 4)),
     "mvit_v2_s": ((1, 4, 64), (768, 2, 2, 2)),
     "swin3d_t": ((1, 4, 64), (768, 2, 2, 2)),
+    "frame_cnn": ((2, 4, 64), (128, 4, 16, 16)),
+    "ststnet": ((2, 4, 64), (16, 4, 11, 11)),
+    "off_apexnet": ((2, 4, 64), (1024, 4, 1, 1)),
 }
 HEAVY = {"slow_r50", "r2plus1d", "mvit_v2_s", "swin3d_t"}
 # The map at the default clip, 16x112x112 (the table in the module docstring).
@@ -32,6 +35,9 @@ DEFAULT = {
     "r2plus1d_18": (512, 2, 7, 7),
     "mvit_v2_s": (768, 8, 4, 4),
     "swin3d_t": (768, 8, 4, 4),
+    "frame_cnn": (128, 16, 28, 28),
+    "ststnet": (16, 16, 19, 19),
+    "off_apexnet": (1024, 16, 1, 1),
 }
 
 
