@@ -70,10 +70,13 @@ def check_representation(name: str) -> str:
 class MotionSpec:
     """How flow is computed (``mer.data.motion``): method, its options, head-motion removal, size."""
 
-    method: str = "dis"
+    method: str = "farneback"
     head_motion: str = "affine"  # none | similarity | affine
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # None (as a config's null) reads as {}: the method's defaults
     size: int | None = None  # side the flow is computed at; None: the resized frames' side
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", dict(self.options or {}))
 
     def key(self) -> dict:
         """What a cached flow depends on."""

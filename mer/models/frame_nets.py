@@ -31,10 +31,15 @@ Here the fully connected layers are the backbone's last part: its map is (B, 102
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from mer.models.backbones import BACKBONES, Backbone
+
+# "group": per-sample statistics, for several processes without SyncBatchNorm (as x3d's norm=group).
+FRAME_NORMS = {"batch": nn.BatchNorm2d, "group": lambda n: nn.GroupNorm(math.gcd(n, 8), n)}
 
 
 class FrameWise(Backbone):
@@ -51,14 +56,18 @@ class FrameWise(Backbone):
 
 
 class FrameCNN(FrameWise):
-    def __init__(self, *, widths: tuple[int, ...] = (32, 32, 64, 64, 128), pool_after: tuple[int, ...] = (1, 3)) -> None:
+    def __init__(
+        self, *, widths: tuple[int, ...] = (32, 32, 64, 64, 128), pool_after: tuple[int, ...] = (1, 3), norm: str = "batch"
+    ) -> None:
         super().__init__()
+        if norm not in FRAME_NORMS:
+            raise ValueError(f"unknown norm {norm!r}; valid choices: {', '.join(FRAME_NORMS)}")
         layers: list[nn.Module] = []
         channels = 3
         for i, width in enumerate(widths):
             layers += [
                 nn.Conv2d(channels, width, kernel_size=3, padding=1, bias=False),
-                nn.BatchNorm2d(width),
+                FRAME_NORMS[norm](width),
                 nn.ReLU(inplace=True),
             ]
             if i in pool_after:
@@ -129,10 +138,15 @@ class OFFApexNet(FrameWise):
 
 @BACKBONES.register("frame_cnn")
 def frame_cnn(
-    *, num_frames: int, crop_size: int, widths: tuple[int, ...] = (32, 32, 64, 64, 128), pool_after: tuple[int, ...] = (1, 3)
+    *,
+    num_frames: int,
+    crop_size: int,
+    widths: tuple[int, ...] = (32, 32, 64, 64, 128),
+    pool_after: tuple[int, ...] = (1, 3),
+    norm: str = "batch",
 ) -> Backbone:
-    """A small VGG-style CNN per frame: (B, 3, T, S, S) -> (B, 128, T, S/4, S/4)."""
-    return FrameCNN(widths=tuple(widths), pool_after=tuple(pool_after))
+    """A small VGG-style CNN per frame: (B, 3, T, S, S) -> (B, 128, T, S/4, S/4); ``norm``: "batch" or "group"."""
+    return FrameCNN(widths=tuple(widths), pool_after=tuple(pool_after), norm=norm)
 
 
 @BACKBONES.register("ststnet")

@@ -287,6 +287,27 @@ def test_class_counts_follow_the_configured_imbalance():
     assert any(len(v) < 7 for v in per_subject.values())  # not every class for every subject
 
 
+def test_the_au_observer_ceiling_is_exact():
+    from collections import Counter
+
+    from mer.data.synthetic.emotions import au_set_distribution, observer_ceiling, sample_aus
+
+    # The exact distribution is what sample_aus draws: compare with 20000 draws of each emotion.
+    rng = np.random.default_rng(0)
+    for emotion in ("contempt", "disgust", "fear"):
+        exact = au_set_distribution(emotion)
+        assert sum(exact.values()) == pytest.approx(1.0)
+        drawn = Counter(sample_aus(emotion, rng) for _ in range(20000))
+        assert set(drawn) <= set(exact)
+        for aus, p in sorted(exact.items(), key=lambda kv: -kv[1])[:5]:
+            assert drawn[aus] / 20000 == pytest.approx(p, abs=0.01), (emotion, aus)
+    # Full AUs and no extra AU: every emotion's set is its own, so the observer is perfect.
+    assert observer_ceiling(keep=1.0, extra=0.0)["uf1"] == pytest.approx(1.0)
+    ceiling = observer_ceiling()  # the default set: keep 0.7, extra 0.15, imbalance 10
+    assert 0.94 < ceiling["uf1"] < 0.96 and ceiling["accuracy"] > ceiling["uf1"] - 0.05
+    assert observer_ceiling(keep=0.4)["uf1"] < ceiling["uf1"]  # fewer kept AUs: more sets shared
+
+
 def test_generator_models_the_default_aus():
     assert SUPPORTED_AUS == tuple(DEFAULT_AUS)
 
