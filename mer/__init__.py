@@ -4,7 +4,8 @@
     table = mer.predict("recordings/", checkpoint="outputs/train/<run>/best.pt")   # a pandas DataFrame
     model = mer.load_model("best.onnx")                                            # for repeated calls
 
-The commands: mer-train, mer-tune, mer-score, mer-evaluate, mer-export (or python -m mer.<command>).
+The commands: mer-train, mer-tune, mer-score, mer-evaluate, mer-export, mer-baseline, mer-study
+(or python -m mer.<command>).
 """
 
 __version__ = "0.1.0"

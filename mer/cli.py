@@ -45,8 +45,12 @@ EXIT_USAGE = 2  # as argparse and the shells use it
 EXIT_FAILED = 1
 
 
-class SomeVideosFailed(RuntimeError):
-    """A batch job finished, but some of its inputs failed (their rows say why): exit code 1, one line."""
+class PartlyFailed(RuntimeError):
+    """A batch job finished, but some of its parts failed (its outputs say which and why): exit code 1, one line."""
+
+
+class SomeVideosFailed(PartlyFailed):
+    """A scoring job finished, but some of its videos failed (their rows say why)."""
 
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: found through the package
@@ -85,6 +89,11 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
         return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
+def override_key(override: str) -> str:
+    """The config key a command-line override sets: ``+data.extra=1`` -> ``data.extra``, ``model=r3d_18`` -> ``model``."""
+    return override.lstrip("+~").split("=", 1)[0]
+
+
 def one_line(exc: BaseException) -> str:
     """An exception's message as one line: Hydra's option lists joined, whitespace collapsed."""
     text = str(exc)
@@ -113,7 +122,7 @@ def command(config_name: str) -> Callable[[Callable], Callable[[], object]]:
                 if _wants_traceback():
                     raise
                 _fail(prog, exc)
-            except SomeVideosFailed as exc:
+            except PartlyFailed as exc:
                 if HydraConfig.get().mode == RunMode.MULTIRUN:
                     raise  # Hydra runs the other jobs, then raises it again
                 print(f"{prog}: {exc}", file=sys.stderr)
@@ -137,7 +146,7 @@ def command(config_name: str) -> Callable[[Callable], Callable[[], object]]:
                 if traceback:
                     raise
                 _fail(prog, exc)
-            except SomeVideosFailed as exc:
+            except PartlyFailed as exc:
                 print(f"{prog}: {exc}", file=sys.stderr)
                 sys.exit(EXIT_FAILED)
 

@@ -48,7 +48,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
-from mer.cli import CONFIG_DIR, command
+from mer.cli import CONFIG_DIR, command, override_key
 from mer.data.build import load_records
 from mer.data.splits import Fold, carve_validation, subject_holdout
 from mer.engine.experiment import run as train_run
@@ -108,11 +108,6 @@ def is_group(key: str) -> bool:
     return "." not in key and (CONFIGS / key).is_dir()
 
 
-def _key(override: str) -> str:
-    """The config key an override sets: ``+data.extra=1`` -> ``data.extra``."""
-    return override.lstrip("+~").split("=", 1)[0]
-
-
 def as_overrides(params: dict[str, Any]) -> list[str]:
     """Hydra overrides, config groups first: ``clip_sampler=keyframe clip_sampler.num_frames=12``."""
     groups = [f"{k}={v}" for k, v in params.items() if is_group(k)]
@@ -140,16 +135,27 @@ def search_split(records, cfg: DictConfig) -> tuple[list, Fold, list]:
 
 
 def make_pruner(cfg: DictConfig) -> optuna.pruners.BasePruner:
-    name = cfg.pruner.name
+    """The pruner of ``cfg.pruner`` for trials of ``cfg.trainer.epochs`` epochs."""
+    return build_pruner(
+        cfg.pruner.name,
+        startup_trials=cfg.pruner.startup_trials,
+        warmup_epochs=cfg.pruner.warmup_epochs,
+        reduction_factor=cfg.pruner.get("reduction_factor"),
+        epochs=cfg.trainer.epochs,
+    )
+
+
+def build_pruner(
+    name: str, *, startup_trials: int, warmup_epochs: int, reduction_factor: int | None = None, epochs: int
+) -> optuna.pruners.BasePruner:
+    """A pruner by name (median, halving, hyperband, none), with the settings of ``tune.yaml``'s ``pruner``."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=cfg.pruner.startup_trials, n_warmup_steps=cfg.pruner.warmup_epochs)
-    factor = {} if cfg.pruner.get("reduction_factor") is None else {"reduction_factor": int(cfg.pruner.reduction_factor)}
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_epochs)
+    factor = {} if reduction_factor is None else {"reduction_factor": int(reduction_factor)}
     if name == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, cfg.pruner.warmup_epochs), **factor)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, warmup_epochs), **factor)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=max(1, cfg.pruner.warmup_epochs), max_resource=cfg.trainer.epochs, **factor
-        )
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup_epochs), max_resource=epochs, **factor)
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(f"unknown pruner {name!r}; valid choices: halving, hyperband, median, none")
@@ -386,7 +392,7 @@ NEUTRAL_KEYS = ("trainer.num_workers", "trainer.progress", "data.cache_dir")
 def study_identity(cfg: DictConfig, base_overrides: list[str]) -> dict:
     """What a study's trials are measured under: the training overrides and the search space."""
     identity = {
-        "overrides": sorted(o for o in base_overrides if _key(o) not in NEUTRAL_KEYS),
+        "overrides": sorted(o for o in base_overrides if override_key(o) not in NEUTRAL_KEYS),
         "space": OmegaConf.to_container(cfg.search.params, resolve=True),
     }
     return json.loads(json.dumps(identity))  # as the storage gives it back
@@ -397,8 +403,8 @@ def identity_changes(stored: dict, identity: dict) -> list[str]:
     ``override trainer.epochs: then trainer.epochs=2, now trainer.epochs=3``."""
     changes = []
     then, now = stored["overrides"], identity["overrides"]
-    for key in sorted({_key(o) for o in set(then) ^ set(now)}):
-        was, is_ = [o for o in then if _key(o) == key], [o for o in now if _key(o) == key]
+    for key in sorted({override_key(o) for o in set(then) ^ set(now)}):
+        was, is_ = [o for o in then if override_key(o) == key], [o for o in now if override_key(o) == key]
         changes.append(f"override {key}: then {' '.join(was) or '(not given)'}, now {' '.join(is_) or '(not given)'}")
     then, now = stored["space"], identity["space"]
     for name in sorted(set(then) | set(now)):
@@ -536,14 +542,14 @@ def search_keys() -> set[str]:
 def trial_overrides(task: list[str]) -> list[str]:
     """The command line's overrides that belong to the training config, i.e. all but the search's own keys."""
     own = search_keys()
-    return [o for o in task if _key(o).split(".")[0] not in own]
+    return [o for o in task if override_key(o).split(".")[0] not in own]
 
 
 def base_overrides(hydra_overrides: list[str], task: list[str]) -> list[str]:
     """What every trial of a search gets from its command line (Hydra's ``overrides.hydra`` and
     ``overrides.task``): ``hydra.searchpath`` (e.g. an earlier search's folder, for
     ``+experiment=best``), which must reach the trials' compose too, and the training overrides."""
-    return [o for o in hydra_overrides if _key(o) == "hydra.searchpath"] + trial_overrides(task)
+    return [o for o in hydra_overrides if override_key(o) == "hydra.searchpath"] + trial_overrides(task)
 
 
 @command("tune")

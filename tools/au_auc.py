@@ -6,7 +6,7 @@
 training has recorded since the thresholds exist, ``au_f1_tuned``): read from the folds' results
 when they have thresholds, else chosen again by evaluating each fold's ``best.pt`` on its
 validation clips (the run's own folds, from its config), then applied to the fold's test
-predictions. Test clips never choose a threshold.
+predictions (:func:`mer.engine.experiment.tuned_au_f1`). Test clips never choose a threshold.
 
 A run written since ``per_au_auc`` joined metrics.json has the same figures there; this reads runs
 older than that too. AU F1 at a threshold of 0.5 cannot tell a score that ranks the clips with an
@@ -18,7 +18,6 @@ synthetic set is regenerated into the cache if it is missing). Prints a Markdown
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from mer.data.build import load_records
+from mer.engine.experiment import tuned_au_f1
 from mer.engine.metrics import au_metrics
 
 
@@ -47,54 +47,6 @@ def run_auc(run_dir: Path) -> tuple[list[int], dict]:
     return aus, au_metrics(y_true, y_score)
 
 
-def fold_thresholds(run_dir: Path, fold_dir: Path, saved: dict, cache: dict) -> np.ndarray | None:
-    """The fold's per-AU thresholds (``saved``: its result.json): recorded by training, or chosen
-    now on its validation clips."""
-    summary = saved["summary"]
-    if summary.get("au_thresholds") is not None:
-        return np.asarray(summary["au_thresholds"], dtype=float)
-    import torch
-
-    from mer.data.build import build_clip_dataset, build_folds
-    from mer.engine.experiment import validation_au_thresholds
-    from mer.models.checkpoint import load_model
-
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    if "records" not in cache:
-        cache["records"] = load_records(cfg.data)
-        cache["folds"] = build_folds(cache["records"], cfg.cv)
-    fold = cache["folds"][summary["fold"]]
-    tested = set((saved.get("predictions") or {}).get("clip_ids", []))
-    if tested != {cache["records"][i].clip_id for i in fold.test}:  # e.g. a search trial, trained on the search's own fold
-        raise SystemExit(
-            f"{fold_dir}: its test clips are not those of the folds its config.yaml makes; cannot tell its validation clips"
-        )
-    if not (fold_dir / "best.pt").is_file():
-        raise SystemExit(f"{fold_dir / 'best.pt'}: missing; the thresholds are chosen with the fold's best model")
-    device = torch.device("cpu")
-    model = load_model(fold_dir / "best.pt", device).model
-    val_set = build_clip_dataset([cache["records"][i] for i in fold.val], cfg.data, cfg.clip_sampler, train=False)
-    thresholds = validation_au_thresholds(model, val_set, cfg.trainer, device=device)
-    return None if thresholds is None else np.asarray(thresholds)
-
-
-def tuned_au_f1(run_dir: Path) -> float:
-    """Pooled test AU F1 with each fold's test predictions decided at that fold's thresholds."""
-    truth, scores, thresholds, cache = [], [], [], {}
-    for result_path in sorted(run_dir.glob("fold*/result.json")):
-        saved = json.loads(result_path.read_text())
-        predictions = saved.get("predictions") or {}
-        if not predictions.get("au_probs"):
-            continue
-        chosen = fold_thresholds(run_dir, result_path.parent, saved, cache)
-        truth.append(np.asarray(predictions["au_true"]))
-        scores.append(np.asarray(predictions["au_probs"]))
-        thresholds.append(np.broadcast_to(0.5 if chosen is None else chosen, scores[-1].shape))
-    if not scores:
-        raise SystemExit(f"{run_dir}: no fold with test AU predictions (fold*/result.json)")
-    return au_metrics(np.concatenate(truth), np.concatenate(scores), np.concatenate(thresholds))["au_f1"]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with config.yaml and predictions.csv")
@@ -108,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"{run}: no predictions.csv (an unfinished run?)")
             aus, m = run_auc(run)
             tuned = tuned_au_f1(run) if args.tuned else None
-        except SystemExit as exc:
+        except (SystemExit, ValueError, FileNotFoundError) as exc:
             failed.append(str(exc))
             continue
         shown = [au for au in aus if not args.aus or au in args.aus]

@@ -7,7 +7,7 @@ most trial-epochs and still kept the best trial? An offline estimate, in seconds
 
 Each study must come from a search run with ``pruner.name=none`` (every trial reported every epoch).
 Its completed trials are replayed in their order: each epoch's validation UF1 is reported to a fresh
-in-memory study holding the pruner that :func:`mer.tune.make_pruner` builds from
+in-memory study holding the pruner that :func:`mer.tune.build_pruner` builds from
 ``name:startup_trials:warmup_epochs[:reduction_factor]`` (``-`` for a setting the pruner does not
 use), and the trial stops where the pruner would have cut it. Printed per study: the share of the
 unpruned trial-epochs spent, ``=`` if the unpruned best trial survives (else ``!`` and how much
@@ -31,10 +31,9 @@ import statistics
 from pathlib import Path
 
 import optuna
-from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-from mer.tune import make_pruner
+from mer.tune import build_pruner
 
 DEFAULT_GRID = [
     "median:5:3",
@@ -61,20 +60,15 @@ def unpruned_trials(path: Path) -> list[FrozenTrial]:
 
 
 def pruner_from_spec(spec: str, epochs: int) -> optuna.pruners.BasePruner:
-    """``name:startup_trials:warmup_epochs[:reduction_factor]`` through mer.tune's own make_pruner."""
+    """``name:startup_trials:warmup_epochs[:reduction_factor]`` through mer.tune's own build_pruner."""
     name, startup, warmup, *factor = spec.split(":")
-    cfg = OmegaConf.create(
-        {
-            "pruner": {
-                "name": name,
-                "startup_trials": 0 if startup == "-" else int(startup),
-                "warmup_epochs": int(warmup),
-                "reduction_factor": int(factor[0]) if factor and factor[0] != "-" else None,
-            },
-            "trainer": {"epochs": epochs},
-        }
+    return build_pruner(
+        name,
+        startup_trials=0 if startup == "-" else int(startup),
+        warmup_epochs=int(warmup),
+        reduction_factor=int(factor[0]) if factor and factor[0] != "-" else None,
+        epochs=epochs,
     )
-    return make_pruner(cfg)
 
 
 def smoothed(values: list[float], smooth: str = "none") -> list[float]:

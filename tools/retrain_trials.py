@@ -31,9 +31,10 @@ import optuna
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from mer.cli import override_key
 from mer.data.build import load_records
 from mer.engine.experiment import run as train_run
-from mer.tune import CONFIGS, _key, base_overrides, default_storage_url, search_split
+from mer.tune import CONFIGS, base_overrides, default_storage_url, search_split
 
 
 def parse_seeds(items: list[str]) -> list[int]:
@@ -85,7 +86,7 @@ class Search:
         self.base = base_overrides(list(overrides.hydra), list(overrides.task))  # as mer.tune gave its trials
         # the defaults may have moved since the search ran: the groups the
         # search trained with are named explicitly unless the command line chose them
-        chosen = {_key(o) for o in self.base}
+        chosen = {override_key(o) for o in self.base}
         self.base = [f"{group}={config[group].name}" for group in PINNED_GROUPS if group not in chosen] + self.base
         storage = config.get("storage") or default_storage_url(self.dir)
         study = optuna.load_study(study_name=config.study_name, storage=storage)

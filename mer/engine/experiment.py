@@ -30,6 +30,7 @@ from mer.data.dataset import au_vector
 from mer.data.splits import Fold
 from mer.engine.loader import make_loader
 from mer.engine.loop import TrainerConfig, fit, predict
+from mer.engine.metrics import au_metrics
 from mer.engine.predictions import Predictions
 from mer.engine.reports import au_f1_text, environment, named_metrics, plot_confusion, plot_curves, predictions_table, write_json
 from mer.losses import LOSSES, build_emotion_loss, class_balanced_weights
@@ -191,6 +192,54 @@ def validation_au_thresholds(model, val_set, trainer_cfg, *, device, seed: int =
         device=device,
     )
     return predict(model, loader, device=device).choose_au_thresholds()
+
+
+def fold_au_thresholds(run_dir: Path, fold_dir: Path, saved: dict, cache: dict | None = None) -> np.ndarray | None:
+    """A finished fold's per-AU decision thresholds (``saved``: its result.json): those training
+    recorded, or, for a run from before they were recorded, chosen now with the fold's best.pt on
+    its validation clips (the run's own folds, from its config.yaml). ``cache`` keeps the run's
+    records and folds between its folds. None for a model without AUs."""
+    summary = saved["summary"]
+    if summary.get("au_thresholds") is not None:
+        return np.asarray(summary["au_thresholds"], dtype=float)
+    from mer.models.checkpoint import load_model
+
+    cache = {} if cache is None else cache
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    if "records" not in cache:
+        cache["records"] = load_records(cfg.data)
+        cache["folds"] = build_folds(cache["records"], cfg.cv)
+    fold = cache["folds"][summary["fold"]]
+    tested = set((saved.get("predictions") or {}).get("clip_ids", []))
+    if tested != {cache["records"][i].clip_id for i in fold.test}:  # e.g. a search trial, trained on the search's own fold
+        raise ValueError(
+            f"{fold_dir}: its test clips are not those of the folds its config.yaml makes; cannot tell its validation clips"
+        )
+    if not (fold_dir / "best.pt").is_file():
+        raise FileNotFoundError(f"{fold_dir / 'best.pt'}: missing; the thresholds are chosen with the fold's best model")
+    device = torch.device("cpu")
+    model = load_model(fold_dir / "best.pt", device).model
+    val_set = build_clip_dataset([cache["records"][i] for i in fold.val], cfg.data, cfg.clip_sampler, train=False)
+    thresholds = validation_au_thresholds(model, val_set, cfg.trainer, device=device)
+    return None if thresholds is None else np.asarray(thresholds)
+
+
+def tuned_au_f1(run_dir: Path) -> float:
+    """A finished run's pooled test AU F1 with each fold's test predictions decided at that fold's
+    validation thresholds (``au_f1_tuned`` of metrics.json, also for runs written before it was)."""
+    truth, scores, thresholds, cache = [], [], [], {}
+    for result_path in sorted(run_dir.glob("fold*/result.json")):
+        saved = json.loads(result_path.read_text())
+        predictions = saved.get("predictions") or {}
+        if not predictions.get("au_probs"):
+            continue
+        chosen = fold_au_thresholds(run_dir, result_path.parent, saved, cache)
+        truth.append(np.asarray(predictions["au_true"]))
+        scores.append(np.asarray(predictions["au_probs"]))
+        thresholds.append(np.broadcast_to(0.5 if chosen is None else chosen, scores[-1].shape))
+    if not scores:
+        raise FileNotFoundError(f"{run_dir}: no fold with test AU predictions (fold*/result.json)")
+    return au_metrics(np.concatenate(truth), np.concatenate(scores), np.concatenate(thresholds))["au_f1"]
 
 
 def find_resumable(run_dir: Path, *, named: bool) -> Path:
