@@ -91,6 +91,10 @@ def test_defaults_changed_since_the_search_are_pinned_or_refused(search_dir, tmp
         plain = compose("train", overrides=["loss=ce", "schedule=none"])
     saved.loss, saved.schedule = plain.loss, plain.schedule  # as if searched while ce was the default
     OmegaConf.save(saved, saved_file)
+    hydra_file = older / ".hydra" / "hydra.yaml"
+    hydra_cfg = OmegaConf.load(hydra_file)
+    hydra_cfg.hydra.runtime.choices.loss, hydra_cfg.hydra.runtime.choices.schedule = "ce", "none"  # what Hydra chose then
+    OmegaConf.save(hydra_cfg, hydra_file)
     seen = []
 
     def capture(cfg, folder, **kwargs):

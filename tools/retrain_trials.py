@@ -46,7 +46,7 @@ def parse_seeds(items: list[str]) -> list[int]:
     return sorted(set(seeds))
 
 
-PINNED_GROUPS = ("loss", "schedule", "clip_sampler")  # config groups with a ``name`` that a search's trials inherit
+PINNED_GROUPS = ("model", "loss", "schedule", "clip_sampler")  # config groups whose default a search's trials inherit
 
 
 def flat(config, prefix: str = "") -> dict:
@@ -80,14 +80,16 @@ class Search:
         hydra_file = self.dir / ".hydra" / "hydra.yaml"
         if not hydra_file.exists():
             raise ValueError(f"{self.dir}: not a mer.tune search folder (no .hydra/hydra.yaml)")
-        overrides = OmegaConf.load(hydra_file).hydra.overrides
+        hydra_cfg = OmegaConf.load(hydra_file).hydra
+        overrides = hydra_cfg.overrides
+        choices = hydra_cfg.runtime.choices  # the option of each config group, as Hydra chose it
         config = OmegaConf.load(self.dir / ".hydra" / "config.yaml")
         self.saved = config  # the configuration the search ran with, defaults resolved then
         self.base = base_overrides(list(overrides.hydra), list(overrides.task))  # as mer.tune gave its trials
         # the defaults may have moved since the search ran: the groups the
         # search trained with are named explicitly unless the command line chose them
         chosen = {override_key(o) for o in self.base}
-        self.base = [f"{group}={config[group].name}" for group in PINNED_GROUPS if group not in chosen] + self.base
+        self.base = [f"{group}={choices[group]}" for group in PINNED_GROUPS if group not in chosen and group in choices] + self.base
         storage = config.get("storage") or default_storage_url(self.dir)
         study = optuna.load_study(study_name=config.study_name, storage=storage)
         finished = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
