@@ -89,7 +89,9 @@ class Search:
         # the defaults may have moved since the search ran: the groups the
         # search trained with are named explicitly unless the command line chose them
         chosen = {override_key(o) for o in self.base}
-        self.base = [f"{group}={choices[group]}" for group in PINNED_GROUPS if group not in chosen and group in choices] + self.base
+        self.base = [
+            f"{group}={choices[group]}" for group in PINNED_GROUPS if group not in chosen and group in choices
+        ] + self.base
         storage = config.get("storage") or default_storage_url(self.dir)
         study = optuna.load_study(study_name=config.study_name, storage=storage)
         finished = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
