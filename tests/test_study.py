@@ -281,11 +281,11 @@ def test_the_classical_floor_runs_on_the_same_folds_and_times_are_guessed_per_co
         "cv.seed=2",
         f"hydra.run.dir={tmp_path / 'floor'}",
     ]
-    picked = study.pick(["flow_strain, frame_cnn (default)", "flow_x3d_tiny"])
+    picked = study.pick(["flow_strain, frame_cnn", "flow_x3d_tiny"])
     runs = [Run(c, 0, run_dir(tmp_path, "inputs", c.name, 0)) for c in picked]
     text = plan_text(study, runs, read_record(tmp_path / "none.csv"))
-    assert "estimated time: 1 h 47 min to go" in text
-    assert "flow_strain, frame_cnn (default): 17 min a run (minutes_per_run of study/inputs.yaml)" in text
+    assert "estimated time: 1 h 50 min to go" in text
+    assert "flow_strain, frame_cnn: 20 min a run (minutes_per_run of study/inputs.yaml)" in text
     assert "flow, x3d_tiny: 1 h 30 min a run" in text
 
 

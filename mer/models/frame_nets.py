@@ -81,12 +81,14 @@ class FrameCNN(FrameWise):
 
 
 class STSTNet(FrameWise):
-    def __init__(self, *, filters: tuple[int, ...] = (3, 5, 8), in_channels: int = 3) -> None:
+    def __init__(self, *, filters: tuple[int, ...] = (3, 5, 8), in_channels: int = 3, norm: str = "batch") -> None:
         super().__init__()
+        if norm not in FRAME_NORMS:
+            raise ValueError(f"unknown norm {norm!r}; valid choices: {', '.join(FRAME_NORMS)}")
         self.streams = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(in_channels, n, kernel_size=3, padding=1),
-                nn.BatchNorm2d(n),
+                FRAME_NORMS[norm](n),
                 nn.ReLU(inplace=True),
                 nn.MaxPool2d(kernel_size=3, stride=3, padding=1, ceil_mode=True),  # 28 -> 10 ("same")
             )
@@ -150,9 +152,10 @@ def frame_cnn(
 
 
 @BACKBONES.register("ststnet")
-def ststnet(*, num_frames: int, crop_size: int, filters: tuple[int, ...] = (3, 5, 8)) -> Backbone:
-    """STSTNet: (B, 3, T, S, S) -> (B, 16, T, S/6, S/6), e.g. 28 px -> 5 x 5 (from the paper, above)."""
-    return STSTNet(filters=tuple(filters))
+def ststnet(*, num_frames: int, crop_size: int, filters: tuple[int, ...] = (3, 5, 8), norm: str = "batch") -> Backbone:
+    """STSTNet: (B, 3, T, S, S) -> (B, 16, T, S/6, S/6), e.g. 28 px -> 5 x 5 (from the paper, above);
+    ``norm``: "batch" or "group"."""
+    return STSTNet(filters=tuple(filters), norm=norm)
 
 
 @BACKBONES.register("off_apexnet")

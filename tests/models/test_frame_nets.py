@@ -50,10 +50,13 @@ def test_frame_cnn_keeps_a_quarter_of_the_resolution_per_frame():
     assert net(torch.randn(1, 3, 1, 28, 28)).shape == (1, 128, 1, 7, 7)  # any size, any frame count
 
 
-def test_frame_cnn_with_group_norm_does_not_depend_on_the_batch():
-    net = build_backbone("frame_cnn", num_frames=2, crop_size=28, norm="group").train()
+@pytest.mark.parametrize("name", ["frame_cnn", "ststnet"])
+def test_group_norm_does_not_depend_on_the_batch(name):
+    net = build_backbone(name, num_frames=2, crop_size=28, norm="group").train()
     clips = torch.randn(4, 3, 2, 28, 28)
     # training mode: batch norm would mix the clips' statistics; group norm keeps each clip to itself
     assert torch.allclose(net(clips)[:1], net(clips[:1]), atol=1e-5)
+    batch_norm = build_backbone(name, num_frames=2, crop_size=28).train()
+    assert not torch.allclose(batch_norm(clips)[:1], batch_norm(clips[:1]), atol=1e-3)  # what group norm avoids
     with pytest.raises(ValueError, match="unknown norm 'layer'; valid choices: batch, group"):
-        build_backbone("frame_cnn", num_frames=2, crop_size=28, norm="layer")
+        build_backbone(name, num_frames=2, crop_size=28, norm="layer")
