@@ -495,7 +495,7 @@ def test_evaluation_and_scoring_build_the_same_tensors_from_the_same_frames(tmp_
     )
     run(cfg, tmp_path / "run")
     loaded = load_model(tmp_path / "run" / "best.pt")
-    assert loaded.input["representation"] == "flow" and loaded.input["size"] == size
+    assert loaded.input["representation"] == cfg.data.representation == "flow_strain" and loaded.input["size"] == size
     records = load_records(cfg.data)
     evaluated = {item["clip_id"]: item["clip"] for item in evaluation_set(records, cfg.data, loaded)}
     spec, sampler = ClipSpec.from_dict(loaded.input), dict(loaded.config.clip_sampler)
