@@ -58,7 +58,11 @@ def test_a_configuration_error_is_one_line_and_exit_code_2(tiny_set, tmp_path, o
     assert (
         not list((tmp_path / "run").glob("fold*")) and not (tmp_path / "run" / "metrics.json").exists()
     )  # refused before any work
-    # the traceback is there for whoever asks
+
+
+@pytest.mark.parametrize("overrides", [["model.backbone=nope"], ["trainer.epochs=abc"]])  # one of ours, one of Hydra's
+def test_debug_shows_the_traceback_of_a_configuration_error(tiny_set, tmp_path, overrides):
+    data = ["data=dfme", f"data.annotations={tiny_set}"]
     debug = run("mer.train", *data, *overrides, f"hydra.run.dir={tmp_path / 'run'}", "--debug", cwd=tmp_path)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
