@@ -146,6 +146,8 @@ def flow_cost(clips: int, workers: int, repeats: int) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     au_loss = FrameAULoss()
     batches = [b for _, b in zip(range(2), loader)]  # workers started, two batches kept for the step
+    if len(batches) < 2:
+        raise SystemExit(f"--clips {clips} makes fewer than two training batches of {batch}: give more clips")
     start, n = time.perf_counter(), 0
     for _ in range(repeats):
         for b in loader:
@@ -173,7 +175,7 @@ def flow_cost(clips: int, workers: int, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--clips", type=int, default=None, help="clips per kind (default 8; 48 with --input flow)")
     parser.add_argument("--num-frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=3)
@@ -181,8 +183,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.input == "flow":
-        flow_cost(args.clips, args.workers, args.repeats)
+        flow_cost(args.clips or 48, args.workers, args.repeats)
         return
+    args.clips = args.clips or 8
     sampler = build_sampler("keyframe", num_frames=args.num_frames, context_frames=2)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
