@@ -31,15 +31,21 @@ Here the fully connected layers are the backbone's last part: its map is (B, 102
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
-from mer.models.backbones import BACKBONES, Backbone
+from mer.models.backbones import BACKBONES, Backbone, GroupNorm3d
 
-# "group": per-sample statistics, for several processes without SyncBatchNorm (as x3d's norm=group).
-FRAME_NORMS = {"batch": nn.BatchNorm2d, "group": lambda n: nn.GroupNorm(math.gcd(n, 8), n)}
+# "group": per-sample statistics, for several processes without SyncBatchNorm (as x3d's norm=group);
+# GroupNorm3d is nn.GroupNorm with BatchNorm's constructor, and GroupNorm takes 2D maps as well.
+FRAME_NORMS = {"batch": nn.BatchNorm2d, "group": GroupNorm3d}
+
+
+def frame_norm(norm: str, channels: int) -> nn.Module:
+    """The norm layer ``norm`` ("batch" or "group") over ``channels`` 2D maps."""
+    if norm not in FRAME_NORMS:
+        raise ValueError(f"unknown norm {norm!r}; valid choices: {', '.join(FRAME_NORMS)}")
+    return FRAME_NORMS[norm](channels)
 
 
 class FrameWise(Backbone):
@@ -60,14 +66,12 @@ class FrameCNN(FrameWise):
         self, *, widths: tuple[int, ...] = (32, 32, 64, 64, 128), pool_after: tuple[int, ...] = (1, 3), norm: str = "batch"
     ) -> None:
         super().__init__()
-        if norm not in FRAME_NORMS:
-            raise ValueError(f"unknown norm {norm!r}; valid choices: {', '.join(FRAME_NORMS)}")
         layers: list[nn.Module] = []
         channels = 3
         for i, width in enumerate(widths):
             layers += [
                 nn.Conv2d(channels, width, kernel_size=3, padding=1, bias=False),
-                FRAME_NORMS[norm](width),
+                frame_norm(norm, width),
                 nn.ReLU(inplace=True),
             ]
             if i in pool_after:
@@ -83,12 +87,10 @@ class FrameCNN(FrameWise):
 class STSTNet(FrameWise):
     def __init__(self, *, filters: tuple[int, ...] = (3, 5, 8), in_channels: int = 3, norm: str = "batch") -> None:
         super().__init__()
-        if norm not in FRAME_NORMS:
-            raise ValueError(f"unknown norm {norm!r}; valid choices: {', '.join(FRAME_NORMS)}")
         self.streams = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(in_channels, n, kernel_size=3, padding=1),
-                FRAME_NORMS[norm](n),
+                frame_norm(norm, n),
                 nn.ReLU(inplace=True),
                 nn.MaxPool2d(kernel_size=3, stride=3, padding=1, ceil_mode=True),  # 28 -> 10 ("same")
             )
