@@ -41,6 +41,11 @@ def class_counts(total: int, imbalance: float, order: tuple[str, ...] = CLASS_OR
     return dict(zip(order, counts.tolist()))
 
 
+def au_set(units) -> tuple[ActionUnit, ...]:
+    """A clip's AUs in their one order (by number, then side): what sample_aus returns."""
+    return tuple(sorted(units, key=lambda u: (u.number, u.side or "")))
+
+
 def sample_aus(emotion: str, rng: np.random.Generator, *, keep: float = 0.7, extra: float = 0.15) -> tuple[ActionUnit, ...]:
     """The AUs a clip of ``emotion`` shows: a random non-empty part of a prototype (each AU kept
     with probability ``keep``), plus with probability ``extra`` one unrelated AU."""
@@ -53,7 +58,7 @@ def sample_aus(emotion: str, rng: np.random.Generator, *, keep: float = 0.7, ext
         present = {u.number for u in kept}
         others = [n for n in SUPPORTED_AUS if n not in present]
         kept.append(ActionUnit(int(others[int(rng.integers(len(others)))])))
-    return tuple(sorted(kept, key=lambda u: (u.number, u.side or "")))
+    return au_set(kept)
 
 
 def au_set_distribution(emotion: str, *, keep: float = 0.7, extra: float = 0.15) -> dict[tuple[ActionUnit, ...], float]:
@@ -65,7 +70,7 @@ def au_set_distribution(emotion: str, *, keep: float = 0.7, extra: float = 0.15)
         others = [n for n in SUPPORTED_AUS if n not in present]
         outcomes = [(units, p * (1 - extra))] + [(units + [ActionUnit(int(n))], p * extra / len(others)) for n in others]
         for aus, q in outcomes:
-            key = tuple(sorted(aus, key=lambda u: (u.number, u.side or "")))
+            key = au_set(aus)
             out[key] = out.get(key, 0.0) + q
 
     prototypes = PROTOTYPES[emotion]
