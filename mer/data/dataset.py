@@ -97,6 +97,8 @@ class ClipDataset(Dataset):
         spec = getattr(self.transform, "spec", None)
         if spec is None or not spec.uses_flow or self.flow_cache is None:
             return None
+        if self.sampler.draws_at_random(self.train):  # training draws of a random sampler: computed each time
+            return None
         from mer.data.motion import video_digest
 
         settings = {"motion": spec.motion.key(), "side": spec.frame_side, "frames": repr(self.frame_transform)}

@@ -77,6 +77,11 @@ class ClipSampler:
     def sample(self, record: ClipRecord, train: bool, rng) -> list[int]:
         raise NotImplementedError
 
+    def draws_at_random(self, train: bool) -> bool:
+        """Whether two calls may give other frames for the same clip (then a clip's flow is not
+        worth caching: each draw would add an entry that is rarely read again)."""
+        return False
+
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({options})"
@@ -127,6 +132,9 @@ class RandomSegmentSampler(ClipSampler):
             hi = max(int(np.ceil(b)) - 1, lo)  # a segment shorter than a frame keeps one frame
             indices.append(rng.randint(lo, hi) if train else (lo + hi) // 2)
         return indices
+
+    def draws_at_random(self, train: bool) -> bool:
+        return train
 
 
 @SAMPLERS.register("keyframe")
@@ -186,6 +194,9 @@ class KeyframeSampler(ClipSampler):
         indices[self.context_frames + n_rise] = apex  # rounding never moves the apex
         return indices
 
+    def draws_at_random(self, train: bool) -> bool:
+        return train and self.jitter > 0
+
     def _jitter(self, positions: np.ndarray, gap: float, lo: float, hi: float, rng) -> np.ndarray:
         if positions.size == 0:
             return positions
@@ -214,6 +225,9 @@ class ApexWindowSampler(ClipSampler):
             centre += rng.uniform(-reach, reach) if reach > 0 else 0.0
         offsets = (np.arange(self.num_frames) - self.num_frames // 2) * stride  # the apex itself is sampled
         return _clip_round(centre + offsets, 0, record.n_frames - 1)
+
+    def draws_at_random(self, train: bool) -> bool:
+        return train and to_frames(self.jitter, 1000.0) > 0
 
 
 def list_samplers() -> list[str]:

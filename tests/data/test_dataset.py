@@ -80,3 +80,23 @@ def test_flow_clips_are_the_same_from_a_cold_and_a_warm_cache(records, tmp_path)
     assert len(list(cache.folder.glob("*.npy"))) == 1  # computed once, kept
     warm = make(cache)[0]["clip"]
     assert torch.equal(cold, warm) and torch.equal(cold, make(None)[0]["clip"])
+
+
+def test_random_training_draws_are_not_cached_but_evaluation_frames_are(records, tmp_path):
+    from mer.data.motion import FlowCache
+
+    spec = ClipSpec(num_frames=2, size=32, representation="flow")
+    cache = FlowCache(tmp_path / "flows")
+    for name, options in (("random", {}), ("keyframe", {"jitter": 0.5, "rise_share": 1.0})):
+        train = ClipDataset(
+            records[:2], build_sampler(name, num_frames=2, **options), ClipTransform(spec), train=True, flow_cache=cache
+        )
+        for _ in range(3):
+            train[0], train[1]
+        assert not list(cache.folder.glob("*.npy")), name  # every training draw would add an entry
+    test = ClipDataset(records[:2], build_sampler("random", num_frames=2), ClipTransform(spec), flow_cache=cache)
+    test[0], test[1]
+    assert len(list(cache.folder.glob("*.npy"))) == 2
+    fixed = ClipDataset(records[:1], build_sampler("uniform", num_frames=2), ClipTransform(spec), train=True, flow_cache=cache)
+    fixed[0]
+    assert len(list(cache.folder.glob("*.npy"))) == 3  # a sampler without chance caches in training too
