@@ -3,14 +3,16 @@
     records = read_annotations("CASME2-coding-20140508.xlsx", format="casme2", root="CASME2_RAW_selected")
 
 A reader (``mer/data/formats/<name>.py``) only knows its file's layout: it yields :class:`RawRow`
-objects with the cells it found. Everything else — parsing AUs and emotions, turning frame numbers
-into positions, checking onset <= apex <= offset inside the clip, label maps, strict or lenient
-handling of bad rows — happens once, here.
+objects with the cells it found, and registers with the label map of its data set's own classes
+(the default of ``read_annotations``). Everything else — parsing AUs and emotions, turning frame
+numbers into positions, checking onset <= apex <= offset inside the clip, label maps, strict or
+lenient handling of bad rows, reporting the clips a label map leaves out — happens once, here.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import os
 import warnings
@@ -22,12 +24,38 @@ from pathlib import Path
 import pandas as pd
 
 from mer.data.aus import parse_aus
-from mer.data.labels import LabelMap, get_label_map, normalise_emotion
+from mer.data.labels import LABEL_MAPS, LabelMap, get_label_map, normalise_emotion
 from mer.data.records import AnnotationError, ClipRecord, check_event
 from mer.data.video import VIDEO_SUFFIXES, VideoError, count_frames, list_frame_files
 from mer.registry import Registry
 
-FORMATS: Registry[Callable[..., Iterator[RawRow]]] = Registry("annotation format")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnnotationFormat:
+    """A registered reader and what ``read_annotations`` needs to know about its data set."""
+
+    read: Callable[..., Iterator[RawRow]]
+    label_map: str  # the data set's own classes: read_annotations' default
+
+    def __call__(self, path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
+        return self.read(path, root=root, fps=fps)
+
+
+FORMATS: Registry[AnnotationFormat] = Registry("annotation format")
+
+
+def register_format(name: str, *, label_map: str) -> Callable:
+    """Register a reader as format ``name``, with the label map of its data set's own classes."""
+
+    LABEL_MAPS.get(label_map)  # a misspelt map fails on import, not on the first read
+
+    def add(read: Callable[..., Iterator[RawRow]]) -> Callable[..., Iterator[RawRow]]:
+        FORMATS.register(name)(AnnotationFormat(read, label_map))
+        return read
+
+    return add
 
 
 @dataclass
@@ -56,7 +84,7 @@ class Annotations(list):
     """A list of ClipRecords that also reports what was left out.
 
     ``skipped``: one-line messages of invalid rows skipped with ``strict=False``;
-    ``excluded``: emotions the label map leaves out (e.g. "others" in megc3), with counts.
+    ``excluded``: emotions the label map leaves out (e.g. "others" in megc3), with counts (also logged).
     """
 
     def __init__(self, records: Iterable[ClipRecord] = (), skipped=None, excluded=None) -> None:
@@ -69,12 +97,22 @@ def list_formats() -> list[str]:
     return FORMATS.names()
 
 
+def default_label_map(format: str) -> str:
+    """The label map of a format's own classes (casme2 -> casme2_5): ``read_annotations``' default."""
+    return FORMATS.get(format).label_map
+
+
+def format_label_map(format: str, label_map: str | LabelMap | None = None) -> LabelMap:
+    """The label map ``label_map`` names, or the format's own when it is None."""
+    return get_label_map(default_label_map(format) if label_map is None else label_map)
+
+
 def read_annotations(
     path: str | os.PathLike,
     format: str = "csv",
     root: str | os.PathLike | None = None,
     *,
-    label_map: str | LabelMap = "dfme7",
+    label_map: str | LabelMap | None = None,
     strict: bool = True,
     fps: float | None = None,
 ) -> Annotations:
@@ -84,8 +122,9 @@ def read_annotations(
         path: the annotation file (CSV or XLSX, as the format expects).
         format: one of :func:`list_formats` (csv, dfme, casme2, samm, casme3).
         root: folder the clips' paths are relative to (default: the annotation file's folder).
-        label_map: which classes to learn (dfme7, casme2_5, megc3); clips of emotions the map
-            excludes are left out and counted in ``.excluded``.
+        label_map: which classes to learn (dfme7, casme2_5, megc3, ...); None (default): the
+            format's own (:func:`default_label_map`). Clips of emotions the map excludes are left
+            out, logged with their counts and counted in ``.excluded``.
         strict: raise :class:`AnnotationError` on the first invalid row (default), or skip it with
             a warning and count it in ``.skipped``.
         fps: frame rate for formats whose file has none (overrides the format's default).
@@ -95,7 +134,7 @@ def read_annotations(
         raise AnnotationError(f"{path}: annotation file not found")
     reader = FORMATS.get(format)
     root = Path(root) if root is not None else path.parent
-    labels = get_label_map(label_map)
+    labels = format_label_map(format, label_map)
     out = Annotations()
     seen: dict[str, int] = {}
     for raw in reader(path, root=root, fps=fps):
@@ -117,6 +156,9 @@ def read_annotations(
             out.skipped.append(message)
             continue
         out.append(record)
+    if out.excluded:
+        counts = ", ".join(f"{emotion} {n}" for emotion, n in out.excluded.most_common())
+        log.warning("%s: label map %s leaves out %d clips (%s)", path, labels.name, out.excluded.total(), counts)
     if out.skipped:
         warnings.warn(f"{path}: skipped {len(out.skipped)} invalid rows, kept {len(out)}", stacklevel=2)
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows, subject_name
+from mer.data.formats import RawRow, find_columns, find_media, read_table, register_format, rows, subject_name
 
 COLUMNS = {
     "subject": ("Subject",),
@@ -22,7 +22,7 @@ COLUMNS = {
 }
 
 
-@FORMATS.register("casme2")
+@register_format("casme2", label_map="casme2_5")
 def read_casme2(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     table = read_table(path)
     columns = find_columns(table, path, COLUMNS)

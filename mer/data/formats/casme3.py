@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows
+from mer.data.formats import RawRow, find_columns, find_media, read_table, register_format, rows
 
 COLUMNS = {
     "subject": ("Subject",),
@@ -25,7 +25,7 @@ COLUMNS = {
 }
 
 
-@FORMATS.register("casme3")
+@register_format("casme3", label_map="casme3_7")
 def read_casme3(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     table = read_table(path)
     columns = find_columns(table, path, COLUMNS, optional=("objective",))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows, subject_name
+from mer.data.formats import RawRow, find_columns, find_media, read_table, register_format, rows, subject_name
 
 HEADER_ROW = 13
 COLUMNS = {
@@ -29,7 +29,7 @@ COLUMNS = {
 OPTIONAL = ("objective", "inducement", "notes")
 
 
-@FORMATS.register("samm")
+@register_format("samm", label_map="samm5")
 def read_samm(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     table = read_table(path, header_row=HEADER_ROW)
     columns = find_columns(table, path, COLUMNS, optional=OPTIONAL)
