@@ -45,7 +45,7 @@ def casme2(tmp_path):
 
 
 def test_formats_are_registered():
-    assert {"csv", "dfme", "casme2", "samm", "casme3"} <= set(list_formats())
+    assert {"csv", "dfme", "casme2", "samm", "casme3", "smic", "smic_e", "mmew", "4dme"} <= set(list_formats())
 
 
 def test_casme2_frame_numbers_become_positions(casme2):
