@@ -7,6 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from openpyxl import Workbook
 
 from mer.data.video import write_frame_folder, write_video
 
@@ -53,3 +54,18 @@ def index_folder(folder: Path, numbers, pattern: str = "img{}.jpg") -> Path:
     for k in numbers:
         write_frame_folder(folder, [index_frame(k)], pattern=pattern, start=k)
     return folder
+
+
+def write_xlsx(path: Path, header: list, rows: list, header_row: int = 1) -> Path:
+    """A spreadsheet with ``header`` on row ``header_row`` (title lines above it) and ``rows`` below."""
+    book = Workbook()
+    sheet = book.active
+    for r in range(1, header_row):
+        sheet.cell(row=r, column=1, value=f"title line {r}" if r % 3 else None)
+    for c, name in enumerate(header, start=1):
+        sheet.cell(row=header_row, column=c, value=name)
+    for r, row in enumerate(rows, start=header_row + 1):
+        for c, value in enumerate(row, start=1):
+            sheet.cell(row=r, column=c, value=value)
+    book.save(path)
+    return path

@@ -73,7 +73,7 @@ def test_every_generator_setting_is_a_training_override_and_help_names_the_progr
     assert "amplitude: 2.5" in done.stdout and "head_rotation: 0.0" in done.stdout
     help_text = run("mer.score", "--help", cwd=tmp_path).stdout
     assert help_text.startswith("mer-score: spot and recognise micro-expressions")
-    assert "data: base, casme2" in help_text and "checkpoint=RUN/best.pt" in help_text
+    assert "data: 4dme, base, casme2" in help_text and "checkpoint=RUN/best.pt" in help_text
     assert (
         "  threshold: 6.0\n" in run("mer.score", "--cfg", "job", "spotting.threshold=6", cwd=tmp_path).stdout
     )  # as docs/scoring.md writes it

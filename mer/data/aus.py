@@ -1,8 +1,9 @@
 """Action units (FACS) parsed from the many ways data sets write them, to one canonical form.
 
 Accepted tokens, joined by ``+`` (or ``,``/``;``/spaces): ``4``, ``AU4``, ``L12`` / ``R14``
-(side), ``12B`` (intensity A-E), ``(5)`` (uncertain / optional, as SAMM and CASME II mark it),
-and their combinations such as ``AU4+L10`` or ``1+2+(5)``. Empty cells, ``/``, ``-`` and
+(side), ``AU4(L)`` (side written after, as 4DME writes it), ``12B`` (intensity A-E), ``(5)``
+(uncertain / optional, as SAMM and CASME II mark it), and their combinations such as
+``AU4+L10`` or ``1+2+(5)``. Empty cells, ``/``, ``-`` and
 ``none`` mean no AU.
 """
 
@@ -13,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _TOKEN = re.compile(
-    r"^(?P<open>\()?\s*(?:AU)?\s*(?P<side>[LRlr])?\s*(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-Ea-e])?\s*(?P<close>\))?$",
+    r"^(?P<open>\()?\s*(?:AU)?\s*(?P<side>[LRlr])?\s*(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-Ea-e])?"
+    r"(?:\((?P<side_after>[LRlr])\))?\s*(?P<close>\))?$",
     re.IGNORECASE,
 )
 _SPLIT = re.compile(r"[+,;\s]+")
@@ -60,15 +62,21 @@ def parse_aus(text: object, where: str = "") -> tuple[ActionUnit, ...]:
         if not token:
             continue
         match = _TOKEN.match(token.strip())
-        if match is None or bool(match["open"]) != bool(match["close"]) or int(match["number"]) == 0:
+        if (
+            match is None
+            or bool(match["open"]) != bool(match["close"])
+            or int(match["number"]) == 0
+            or (match["side"] and match["side_after"])  # L12(R): which side?
+        ):
             prefix = f"{where}: " if where else ""
             raise AUParseError(
-                f"{prefix}{token!r} in AU cell {raw!r} is not an action unit (expected e.g. 4, AU4, L12, 12B, (5))"
+                f"{prefix}{token!r} in AU cell {raw!r} is not an action unit (expected e.g. 4, AU4, L12, AU12(L), 12B, (5))"
             )
+        side = match["side"] or match["side_after"]
         units.add(
             ActionUnit(
                 number=int(match["number"]),
-                side=match["side"].upper() if match["side"] else None,
+                side=side.upper() if side else None,
                 intensity=match["intensity"].upper() if match["intensity"] else None,
                 uncertain=bool(match["open"]),
             )

@@ -15,8 +15,7 @@ from omegaconf import OmegaConf
 
 from mer.data.clip import ClipSpec, ClipTransform
 from mer.data.dataset import ClipDataset
-from mer.data.formats import Annotations, read_annotations
-from mer.data.labels import get_label_map
+from mer.data.formats import Annotations, format_label_map, read_annotations
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler, build_sampler
 from mer.data.splits import Fold, make_folds
@@ -67,14 +66,15 @@ def load_records(data_cfg) -> Annotations:
         annotation_path(data_cfg),
         format=data_cfg.format,
         root=data_cfg.get("root"),
-        label_map=data_cfg.label_map,
+        label_map=data_cfg.get("label_map"),
         strict=data_cfg.get("strict", True),
         fps=data_cfg.get("fps"),
     )
 
 
 def class_names(data_cfg) -> list[str]:
-    return list(get_label_map(data_cfg.label_map).classes)
+    """The classes of ``data.label_map``; null: the format's own."""
+    return list(format_label_map(data_cfg.format, data_cfg.get("label_map")).classes)
 
 
 def build_clip_sampler(sampler_cfg) -> ClipSampler:

@@ -4,6 +4,11 @@ Every data set spells its emotions differently ("happy", "Happiness", "Others");
 normalised to one vocabulary, then a label map assigns a class or excludes the clip (as MEGC
 excludes "others" from its 3-class composite). A label outside the vocabulary is an error:
 it is usually a typo in the annotation file.
+
+SMIC and 4DME label by valence, not by emotion: "positive" and "negative" are words of the
+vocabulary of their own (not aliases of happiness or of any one negative emotion), so a map
+that merges emotions into valence classes (megc3) takes them as they are and the per-emotion
+maps leave them out.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ EMOTIONS = (
     "surprise",
     "repression",
     "tense",
+    "positive",  # valence labels (SMIC, 4DME)
+    "negative",
     "others",
 )
 
 _ALIASES = {
     "happy": "happiness",
     "joy": "happiness",
-    "positive": "happiness",
     "sad": "sadness",
     "angry": "anger",
     "disgusted": "disgust",
@@ -91,11 +97,37 @@ def casme2_5() -> LabelMap:
     return _identity("casme2_5", ("happiness", "disgust", "repression", "surprise", "others"))
 
 
+@LABEL_MAPS.register("samm5")
+def samm5() -> LabelMap:
+    """The 5 SAMM classes of the literature (disgust, fear and sadness, few clips each, are excluded)."""
+    return _identity("samm5", ("anger", "contempt", "happiness", "surprise", "others"))
+
+
+@LABEL_MAPS.register("casme3_7")
+def casme3_7() -> LabelMap:
+    """The 7 CAS(ME)^3 classes: its 6 emotions and "others"."""
+    return _identity("casme3_7", ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "others"))
+
+
+@LABEL_MAPS.register("mmew7")
+def mmew7() -> LabelMap:
+    """The 7 MMEW classes: its 6 emotions and "others"."""
+    return _identity("mmew7", ("happiness", "surprise", "anger", "disgust", "fear", "sadness", "others"))
+
+
+@LABEL_MAPS.register("4dme5")
+def fourdme5() -> LabelMap:
+    """The 5 4DME classes: valence, surprise, repression and "others"."""
+    return _identity("4dme5", ("positive", "negative", "surprise", "repression", "others"))
+
+
 @LABEL_MAPS.register("megc3")
 def megc3() -> LabelMap:
-    """MEGC 2019 composite: negative / positive / surprise; "others" and "tense" are excluded."""
-    negative = ("anger", "contempt", "disgust", "fear", "sadness", "repression")
-    assign = {e: "negative" for e in negative} | {"happiness": "positive", "surprise": "surprise"}
+    """MEGC 2019 composite: negative / positive / surprise; "others" and "tense" are excluded.
+
+    Valence labels (SMIC's own three classes) keep their class."""
+    negative = ("anger", "contempt", "disgust", "fear", "sadness", "repression", "negative")
+    assign = {e: "negative" for e in negative} | {"happiness": "positive", "positive": "positive", "surprise": "surprise"}
     return LabelMap("megc3", ("negative", "positive", "surprise"), assign)
 
 

@@ -1,32 +1,21 @@
 """Annotation readers on small fixture files in each real layout."""
 
+import logging
 import warnings
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
 
+import mer.configs
+from mer.cli import compose
+from mer.data.build import class_names
 from mer.data.dataset import ClipDataset
-from mer.data.formats import list_formats, read_annotations
+from mer.data.formats import default_label_map, list_formats, read_annotations
+from mer.data.labels import get_label_map
 from mer.data.records import AnnotationError
 from mer.data.samplers import build_sampler
 from mer.data.video import open_video
-from tests.helpers import index_folder, index_video, read_index
-
-
-def write_xlsx(path: Path, header: list, rows: list, header_row: int = 1) -> Path:
-    book = Workbook()
-    sheet = book.active
-    for r in range(1, header_row):
-        sheet.cell(row=r, column=1, value=f"title line {r}" if r % 3 else None)
-    for c, name in enumerate(header, start=1):
-        sheet.cell(row=header_row, column=c, value=name)
-    for r, row in enumerate(rows, start=header_row + 1):
-        for c, value in enumerate(row, start=1):
-            sheet.cell(row=r, column=c, value=value)
-    book.save(path)
-    return path
-
+from tests.helpers import index_folder, index_video, read_index, write_xlsx
 
 CASME2_HEADER = [
     "Subject",
@@ -56,7 +45,7 @@ def casme2(tmp_path):
 
 
 def test_formats_are_registered():
-    assert {"csv", "dfme", "casme2", "samm", "casme3"} <= set(list_formats())
+    assert {"csv", "dfme", "casme2", "samm", "casme3", "smic", "smic_e", "mmew", "4dme"} <= set(list_formats())
 
 
 def test_casme2_frame_numbers_become_positions(casme2):
@@ -89,6 +78,45 @@ def test_label_maps_exclude_or_merge(casme2):
     assert dfme.excluded == {"repression": 1}
     megc = read_annotations(path, format="casme2", root=root, label_map="megc3")
     assert [r.label for r in megc] == [1, 0, 0]  # positive, negative (repression), negative (disgust)
+
+
+@pytest.fixture
+def casme2_all(tmp_path):
+    """A clip of each emotion CASME II writes: its five classes, then sadness and fear."""
+    root = tmp_path / "CASME2_RAW_selected"
+    rows = []
+    for i, emotion in enumerate(["happiness", "disgust", "repression", "surprise", "others", "sadness", "fear", "fear"]):
+        index_folder(root / "sub01" / f"EP{i:02d}_01", range(1, 6))
+        rows.append([1, f"EP{i:02d}_01", None, 1, 3, 5, None, "4", emotion])
+    return write_xlsx(tmp_path / "CASME2-coding-20140508.xlsx", CASME2_HEADER, rows), root
+
+
+def test_the_default_label_map_is_the_formats_own_and_what_it_leaves_out_is_logged(casme2_all, caplog):
+    path, root = casme2_all
+    with caplog.at_level(logging.WARNING, logger="mer.data.formats"):
+        records = read_annotations(path, format="casme2", root=root)  # the call of docs/datasets.md
+    assert [r.emotion for r in records] == ["happiness", "disgust", "repression", "surprise", "others"]
+    assert {r.label for r in records} == set(range(5)) and records.excluded == {"fear": 2, "sadness": 1}
+    assert [r.getMessage() for r in caplog.records] == [f"{path}: label map casme2_5 leaves out 3 clips (fear 2, sadness 1)"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mer.data.formats"):
+        dfme = read_annotations(path, format="casme2", root=root, label_map="dfme7")
+    assert len(dfme) == 6 and dfme.excluded == {"repression": 1, "others": 1}
+    assert [r.getMessage() for r in caplog.records] == [f"{path}: label map dfme7 leaves out 2 clips (repression 1, others 1)"]
+
+
+DATA_CONFIGS = sorted(p.stem for p in (Path(mer.configs.__file__).parent / "data").glob("*.yaml") if p.stem != "base")
+
+
+@pytest.mark.parametrize("name", DATA_CONFIGS)
+def test_each_data_config_learns_its_formats_own_classes(name):
+    data = compose("train", [f"data={name}"]).data
+    own = default_label_map(data.format)
+    if name.startswith("synthetic"):
+        assert data.label_map is None  # base.yaml's null: the format's own
+    else:
+        assert data.format == name and data.label_map == own
+    assert class_names(data) == list(get_label_map(own).classes)
 
 
 def test_samm_header_on_row_13(tmp_path):
@@ -218,7 +246,7 @@ def test_missing_column_is_named(video_dir):
 
 
 def test_unknown_format_lists_the_valid_ones(video_dir):
-    with pytest.raises(ValueError, match="valid choices: casme2, casme3, csv, dfme, samm"):
+    with pytest.raises(ValueError, match="valid choices: " + ", ".join(list_formats())):
         read_annotations(video_dir / "s01" / "c1.mp4", format="casme9")
 
 

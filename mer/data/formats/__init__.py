@@ -3,14 +3,16 @@
     records = read_annotations("CASME2-coding-20140508.xlsx", format="casme2", root="CASME2_RAW_selected")
 
 A reader (``mer/data/formats/<name>.py``) only knows its file's layout: it yields :class:`RawRow`
-objects with the cells it found. Everything else — parsing AUs and emotions, turning frame numbers
-into positions, checking onset <= apex <= offset inside the clip, label maps, strict or lenient
-handling of bad rows — happens once, here.
+objects with the cells it found, and registers with the label map of its data set's own classes
+(the default of ``read_annotations``). Everything else — parsing AUs and emotions, turning frame
+numbers into positions, checking onset <= apex <= offset inside the clip, label maps, strict or
+lenient handling of bad rows, reporting the clips a label map leaves out — happens once, here.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import os
 import warnings
@@ -22,19 +24,46 @@ from pathlib import Path
 import pandas as pd
 
 from mer.data.aus import parse_aus
-from mer.data.labels import LabelMap, get_label_map, normalise_emotion
+from mer.data.labels import LABEL_MAPS, LabelMap, get_label_map, normalise_emotion
 from mer.data.records import AnnotationError, ClipRecord, check_event
 from mer.data.video import VIDEO_SUFFIXES, VideoError, count_frames, list_frame_files
 from mer.registry import Registry
 
-FORMATS: Registry[Callable[..., Iterator[RawRow]]] = Registry("annotation format")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnnotationFormat:
+    """A registered reader and what ``read_annotations`` needs to know about its data set."""
+
+    read: Callable[..., Iterator[RawRow]]
+    label_map: str  # the data set's own classes: read_annotations' default
+    folder: bool = False  # the annotation is a folder tree labelled by its folder names (SMIC), not a file
+
+    def __call__(self, path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
+        return self.read(path, root=root, fps=fps)
+
+
+FORMATS: Registry[AnnotationFormat] = Registry("annotation format")
+
+
+def register_format(name: str, *, label_map: str, folder: bool = False) -> Callable:
+    """Register a reader as format ``name``, with the label map of its data set's own classes."""
+
+    LABEL_MAPS.get(label_map)  # a misspelt map fails on import, not on the first read
+
+    def add(read: Callable[..., Iterator[RawRow]]) -> Callable[..., Iterator[RawRow]]:
+        FORMATS.register(name)(AnnotationFormat(read, label_map, folder))
+        return read
+
+    return add
 
 
 @dataclass
 class RawRow:
     """The cells of one annotation row, before validation."""
 
-    row: int  # as a spreadsheet shows it (1-based, header included), for error messages
+    row: int  # as a spreadsheet shows it (1-based, header included), for error messages; 0 when there are no rows
     subject: str
     clip_id: str
     media: Path | None  # video file or frame folder; None when it could not be found
@@ -46,17 +75,37 @@ class RawRow:
     fps: object = None
     n_frames: object = None
     # "position": frames are 0-based positions; "file": frame numbers as written in frame file names
+    # "first": frame numbers counted from the recording's first frame number, given in ``first_frame``
     numbering: str = "position"
+    first_frame: object = None
+    whole_clip: bool = False  # no onset or offset in the data (SMIC): the clip is the event, first to last frame
     event_span: bool = False  # the clip is only onset..offset of a longer recording (CAS(ME)^3)
     looked_for: str = ""  # what was searched when media is None
+    where: str = ""  # names the clip in messages when the data set has no rows (a clip folder)
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_cells(cls, row: int, cells: dict, *, subject: str, clip_id: str, base: Path, **fields) -> RawRow:
+        """The row of a sheet whose onset, apex, offset, emotion and aus cells carry these names
+        (as :func:`find_columns` gives them; apex and aus may be absent), its clip looked for at
+        ``base`` by :func:`find_media`."""
+        cells = {"apex": None, "aus": ""} | cells
+        return cls(
+            row=row,
+            subject=subject,
+            clip_id=clip_id,
+            media=find_media(base),
+            looked_for=str(base),
+            **{name: cells[name] for name in ("onset", "apex", "offset", "emotion", "aus")},
+            **fields,
+        )
 
 
 class Annotations(list):
     """A list of ClipRecords that also reports what was left out.
 
     ``skipped``: one-line messages of invalid rows skipped with ``strict=False``;
-    ``excluded``: emotions the label map leaves out (e.g. "others" in megc3), with counts.
+    ``excluded``: emotions the label map leaves out (e.g. "others" in megc3), with counts (also logged).
     """
 
     def __init__(self, records: Iterable[ClipRecord] = (), skipped=None, excluded=None) -> None:
@@ -69,40 +118,53 @@ def list_formats() -> list[str]:
     return FORMATS.names()
 
 
+def default_label_map(format: str) -> str:
+    """The label map of a format's own classes (casme2 -> casme2_5): ``read_annotations``' default."""
+    return FORMATS.get(format).label_map
+
+
+def format_label_map(format: str, label_map: str | LabelMap | None = None) -> LabelMap:
+    """The label map ``label_map`` names, or the format's own when it is None."""
+    return get_label_map(default_label_map(format) if label_map is None else label_map)
+
+
 def read_annotations(
     path: str | os.PathLike,
     format: str = "csv",
     root: str | os.PathLike | None = None,
     *,
-    label_map: str | LabelMap = "dfme7",
+    label_map: str | LabelMap | None = None,
     strict: bool = True,
     fps: float | None = None,
 ) -> Annotations:
-    """Read an annotation file into validated ClipRecords.
+    """Read an annotation file (or a folder-labelled data set) into validated ClipRecords.
 
     Args:
-        path: the annotation file (CSV or XLSX, as the format expects).
-        format: one of :func:`list_formats` (csv, dfme, casme2, samm, casme3).
-        root: folder the clips' paths are relative to (default: the annotation file's folder).
-        label_map: which classes to learn (dfme7, casme2_5, megc3); clips of emotions the map
-            excludes are left out and counted in ``.excluded``.
+        path: the annotation file (CSV or XLSX, as the format expects); for a data set labelled
+            by its folders (smic), its folder.
+        format: one of :func:`list_formats` (csv, dfme, casme2, samm, casme3, smic, smic_e, mmew, 4dme).
+        root: folder the clips' paths are relative to (default: the annotation file's folder; a
+            folder-labelled data set is read from ``path`` itself).
+        label_map: which classes to learn (dfme7, casme2_5, megc3, ...); None (default): the
+            format's own (:func:`default_label_map`). Clips of emotions the map excludes are left
+            out, logged with their counts and counted in ``.excluded``.
         strict: raise :class:`AnnotationError` on the first invalid row (default), or skip it with
             a warning and count it in ``.skipped``.
         fps: frame rate for formats whose file has none (overrides the format's default).
     """
     path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(f"{path}: annotation file not found")
     reader = FORMATS.get(format)
-    root = Path(root) if root is not None else path.parent
-    labels = get_label_map(label_map)
+    if reader.folder and not path.is_dir():
+        raise AnnotationError(f"{path}: data set folder not found ({format} is labelled by its folders)")
+    if not reader.folder and not path.is_file():
+        raise AnnotationError(f"{path}: annotation file not found")
+    root = Path(root) if root is not None else (path if reader.folder else path.parent)
+    labels = format_label_map(format, label_map)
     out = Annotations()
     seen: dict[str, int] = {}
     for raw in reader(path, root=root, fps=fps):
         try:
             record = _build_record(raw, format, labels)
-            if record is None:
-                continue
             if record.clip_id in seen:
                 raise ValueError(f"clip id {record.clip_id!r} repeats row {seen[record.clip_id]}")
             seen[record.clip_id] = raw.row
@@ -110,13 +172,16 @@ def read_annotations(
             out.excluded[exc.emotion] += 1
             continue
         except (ValueError, VideoError) as exc:
-            message = f"{path}, row {raw.row}: {_one_line(exc, raw)}"
+            message = f"{raw.where or f'{path}, row {raw.row}'}: {_one_line(exc, raw)}"
             if strict:
                 raise AnnotationError(message + " (strict=False skips such rows)") from None
             warnings.warn(message, stacklevel=2)
             out.skipped.append(message)
             continue
         out.append(record)
+    if out.excluded:
+        counts = ", ".join(f"{emotion} {n}" for emotion, n in out.excluded.most_common())
+        log.warning("%s: label map %s leaves out %d clips (%s)", path, labels.name, out.excluded.total(), counts)
     if out.skipped:
         warnings.warn(f"{path}: skipped {len(out.skipped)} invalid rows, kept {len(out)}", stacklevel=2)
     return out
@@ -155,7 +220,9 @@ def _frame_cell(value: object, name: str, *, optional: bool = False) -> int | No
     raise ValueError(f"{name} is missing")
 
 
-def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord | None:
+def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord:
+    if str(raw.subject).strip() in ("", "nan", "None"):
+        raise ValueError("subject is missing")
     emotion = normalise_emotion(raw.emotion) if str(raw.emotion).strip() else None
     if emotion is None:
         raise ValueError("emotion is missing")
@@ -163,21 +230,23 @@ def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord | None:
     if label is None:
         raise _Excluded(emotion)
     aus = parse_aus(raw.aus)
-    onset = _frame_cell(raw.onset, "onset")
+    onset = None if raw.whole_clip else _frame_cell(raw.onset, "onset")
     apex = _frame_cell(raw.apex, "apex", optional=True)
-    offset = _frame_cell(raw.offset, "offset")
+    offset = None if raw.whole_clip else _frame_cell(raw.offset, "offset")
     if raw.media is None:
         raise ValueError(f"missing video or frame folder ({raw.looked_for})")
     media = raw.media
     first_frame = 0
+    if raw.numbering == "first":
+        first_frame = _frame_cell(raw.first_frame, "first frame")
+        onset, apex, offset = (_from_first(n, first_frame, name) for n, name in _events(onset, apex, offset))
     if media.is_dir():
         files = list_frame_files(media)
         n_frames = len(files)
         if raw.numbering == "file":
             numbers = [n for n, _ in files]
             first_frame = numbers[0]
-            onset, offset = _position(numbers, onset, "onset", media), _position(numbers, offset, "offset", media)
-            apex = None if apex is None else _position(numbers, apex, "apex", media)
+            onset, apex, offset = (_position(numbers, n, name, media) for n, name in _events(onset, apex, offset))
     elif media.exists():
         n_frames = _frame_cell(raw.n_frames, "n_frames", optional=True)
         counted = count_frames(media)  # a demux of the file, cached: cheap, and it finds a wrong count now, not mid-training
@@ -186,6 +255,8 @@ def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord | None:
         n_frames = counted
     else:
         raise ValueError(f"missing video or frame folder {media}")
+    if raw.whole_clip:
+        onset, offset = 0, n_frames - 1
     if apex is not None and not 0 <= apex < n_frames:
         raise ValueError(f"apex {apex} is outside the clip ({n_frames} frames)")
     apex, estimated = check_event(onset, apex, offset, n_frames)
@@ -218,12 +289,27 @@ def _isnan(value: object) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _position(numbers: list[int], number: int, name: str, folder: Path) -> int:
-    """Position of frame ``number`` among a folder's sorted frame numbers."""
+def _events(onset: int | None, apex: int | None, offset: int | None) -> tuple[tuple[int | None, str], ...]:
+    return (onset, "onset"), (apex, "apex"), (offset, "offset")
+
+
+def _position(numbers: list[int], number: int | None, name: str, folder: Path) -> int | None:
+    """Position of frame ``number`` among a folder's sorted frame numbers (None stays None)."""
+    if number is None:
+        return None
     i = bisect.bisect_left(numbers, number)
     if i == len(numbers) or numbers[i] != number:
         raise ValueError(f"{name} frame {number} is not in {folder} (frames {numbers[0]}..{numbers[-1]})")
     return i
+
+
+def _from_first(number: int | None, first: int, name: str) -> int | None:
+    """Position of frame ``number`` in a recording whose first frame is numbered ``first`` (None stays None)."""
+    if number is None:
+        return None
+    if number < first:
+        raise ValueError(f"{name} frame {number} is before the recording's first frame {first}")
+    return number - first
 
 
 # ---- helpers shared by the readers ---------------------------------------------------------
@@ -293,4 +379,4 @@ def subject_name(value: object, width: int = 0, prefix: str = "") -> str:
 
 
 # register the readers
-from mer.data.formats import casme2, casme3, samm, tabular  # noqa: E402,F401
+from mer.data.formats import casme2, casme3, fourdme, mmew, samm, smic, smic_e, tabular  # noqa: E402,F401

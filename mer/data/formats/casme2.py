@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows, subject_name
+from mer.data.formats import RawRow, find_columns, read_table, register_format, rows, subject_name
 
 COLUMNS = {
     "subject": ("Subject",),
@@ -22,25 +22,19 @@ COLUMNS = {
 }
 
 
-@FORMATS.register("casme2")
+@register_format("casme2", label_map="casme2_5")
 def read_casme2(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     table = read_table(path)
     columns = find_columns(table, path, COLUMNS)
     for row, cell in rows(table, columns):
         subject = subject_name(cell["subject"], width=2, prefix="sub")
         filename = str(cell["filename"]).strip()
-        base = root / subject / filename
-        yield RawRow(
-            row=row,
+        yield RawRow.from_cells(
+            row,
+            cell,
             subject=subject,
             clip_id=f"{subject}/{filename}",
-            media=find_media(base),
-            looked_for=str(base),
-            onset=cell["onset"],
-            apex=cell["apex"],
-            offset=cell["offset"],
-            emotion=cell["emotion"],
-            aus=cell["aus"],
+            base=root / subject / filename,
             fps=fps or 200.0,
             numbering="file",
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows
+from mer.data.formats import RawRow, find_columns, read_table, register_format, rows
 
 COLUMNS = {
     "subject": ("Subject",),
@@ -25,26 +25,20 @@ COLUMNS = {
 }
 
 
-@FORMATS.register("casme3")
+@register_format("casme3", label_map="casme3_7")
 def read_casme3(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     table = read_table(path)
     columns = find_columns(table, path, COLUMNS, optional=("objective",))
     for row, cell in rows(table, columns):
         subject, filename = str(cell["subject"]).strip(), str(cell["filename"]).strip()
-        base = root / subject / filename / "color"
         onset = str(cell["onset"]).strip().removesuffix(".0")
         extra = {"objective": cell["objective"]} if cell["objective"] is not None else {}
-        yield RawRow(
-            row=row,
+        yield RawRow.from_cells(
+            row,
+            cell,
             subject=subject,
             clip_id=f"{subject}/{filename}/{onset}",
-            media=find_media(base),
-            looked_for=str(base),
-            onset=cell["onset"],
-            apex=cell["apex"],
-            offset=cell["offset"],
-            emotion=cell["emotion"],
-            aus=cell["aus"],
+            base=root / subject / filename / "color",
             fps=fps or 30.0,
             numbering="file",
             event_span=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows, subject_name
+from mer.data.formats import RawRow, find_columns, read_table, register_format, rows, subject_name
 
 HEADER_ROW = 13
 COLUMNS = {
@@ -29,26 +29,20 @@ COLUMNS = {
 OPTIONAL = ("objective", "inducement", "notes")
 
 
-@FORMATS.register("samm")
+@register_format("samm", label_map="samm5")
 def read_samm(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     table = read_table(path, header_row=HEADER_ROW)
     columns = find_columns(table, path, COLUMNS, optional=OPTIONAL)
     for row, cell in rows(table, columns, header_row=HEADER_ROW):
         subject = subject_name(cell["subject"], width=3)
         filename = str(cell["filename"]).strip()
-        base = root / subject / filename
         extra = {k: cell[k] for k in OPTIONAL if cell[k] is not None and str(cell[k]) != "nan"}
-        yield RawRow(
-            row=row,
+        yield RawRow.from_cells(
+            row,
+            cell,
             subject=subject,
             clip_id=filename,
-            media=find_media(base),
-            looked_for=str(base),
-            onset=cell["onset"],
-            apex=cell["apex"],
-            offset=cell["offset"],
-            emotion=cell["emotion"],
-            aus=cell["aus"],
+            base=root / subject / filename,
             fps=fps or 200.0,
             numbering="file",
             extra=extra,

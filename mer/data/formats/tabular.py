@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import FORMATS, RawRow, find_columns, find_media, read_table, rows
+from mer.data.formats import RawRow, find_columns, find_media, read_table, register_format, rows
 
 _COMMON = {
     "subject": ("subject", "sub", "participant"),
@@ -38,7 +38,7 @@ _COMMON = {
 }
 
 
-@FORMATS.register("csv")
+@register_format("csv", label_map="dfme7")
 def read_csv(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     table = read_table(path)
     optional = ("apex", "aus", "n_frames") + (("fps",) if fps else ())
@@ -62,7 +62,7 @@ def read_csv(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRo
         )
 
 
-@FORMATS.register("dfme")
+@register_format("dfme", label_map="dfme7")
 def read_dfme(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     table = read_table(path)
     optional = ("path", "apex", "aus", "n_frames") + (("fps",) if fps else ())
