@@ -112,8 +112,8 @@ DATA_CONFIGS = sorted(p.stem for p in (Path(mer.configs.__file__).parent / "data
 def test_each_data_config_learns_its_formats_own_classes(name):
     data = compose("train", [f"data={name}"]).data
     own = default_label_map(data.format)
-    if name.startswith("synthetic"):
-        assert data.label_map is None  # base.yaml's null: the format's own
+    if name.startswith("synthetic"):  # DFME-style: the dfme format's own classes
+        assert data.format == "dfme" and data.label_map == own
     else:
         assert data.format == name and data.label_map == own
     assert class_names(data) == list(get_label_map(own).classes)
