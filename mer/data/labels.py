@@ -23,6 +23,7 @@ EMOTIONS = (
     "repression",
     "tense",
     "others",
+    "negative",  # the coarse label of CAS(ME)^2 and CAS(ME)^3 part C (their "positive" is happiness)
 )
 
 _ALIASES = {
@@ -94,7 +95,7 @@ def casme2_5() -> LabelMap:
 @LABEL_MAPS.register("megc3")
 def megc3() -> LabelMap:
     """MEGC 2019 composite: negative / positive / surprise; "others" and "tense" are excluded."""
-    negative = ("anger", "contempt", "disgust", "fear", "sadness", "repression")
+    negative = ("anger", "contempt", "disgust", "fear", "sadness", "repression", "negative")
     assign = {e: "negative" for e in negative} | {"happiness": "positive", "surprise": "surprise"}
     return LabelMap("megc3", ("negative", "positive", "surprise"), assign)
 

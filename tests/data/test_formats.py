@@ -4,28 +4,18 @@ import warnings
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
 
 from mer.data.dataset import ClipDataset
 from mer.data.formats import list_formats, read_annotations
 from mer.data.records import AnnotationError
 from mer.data.samplers import build_sampler
 from mer.data.video import open_video
-from tests.helpers import index_folder, index_video, read_index
+from tests.helpers import SAMM_HEADER, casme2_folders, index_folder, index_video, read_index, write_workbook
 
 
 def write_xlsx(path: Path, header: list, rows: list, header_row: int = 1) -> Path:
-    book = Workbook()
-    sheet = book.active
-    for r in range(1, header_row):
-        sheet.cell(row=r, column=1, value=f"title line {r}" if r % 3 else None)
-    for c, name in enumerate(header, start=1):
-        sheet.cell(row=header_row, column=c, value=name)
-    for r, row in enumerate(rows, start=header_row + 1):
-        for c, value in enumerate(row, start=1):
-            sheet.cell(row=r, column=c, value=value)
-    book.save(path)
-    return path
+    preamble = [[f"title line {r}" if r % 3 else None] for r in range(1, header_row)]
+    return write_workbook(path, {"Sheet": preamble + [header] + rows})
 
 
 CASME2_HEADER = [
@@ -43,10 +33,7 @@ CASME2_HEADER = [
 
 @pytest.fixture
 def casme2(tmp_path):
-    root = tmp_path / "CASME2_RAW_selected"
-    index_folder(root / "sub01" / "EP02_01f", range(46, 87))
-    index_folder(root / "sub01" / "EP03_02", range(1, 31))
-    index_folder(root / "sub02" / "EP02_01f", range(100, 121))
+    root = casme2_folders(tmp_path / "CASME2_RAW_selected")
     rows = [
         [1, "EP02_01f", None, 46, 59, 86, None, "1+R2", "happiness"],
         [1, "EP03_02", None, 10, "/", 20, None, "4+7", "repression"],
@@ -94,25 +81,11 @@ def test_label_maps_exclude_or_merge(casme2):
 def test_samm_header_on_row_13(tmp_path):
     root = tmp_path / "SAMM"
     index_folder(root / "006" / "006_1_2", range(5560, 5600), pattern="006_{:05d}.jpg")
-    header = [
-        "Subject",
-        "Filename",
-        "Inducement Code",
-        "Onset Frame",
-        "Apex Frame",
-        "Offset Frame",
-        "Duration",
-        "Micro",
-        "Action Units",
-        "Notes",
-        "Estimated Emotion",
-        "Objective Classes",
-    ]
     rows = [
         [6, "006_1_2", 1, 5562, 5588, 5598, 37, "Micro - 1/2", "R12+A1", "", "Contempt", 4],
         [6, "006_1_2", 1, 5562, -1, 5580, 19, "Micro - 1/2", "4", "", "Anger", 1],
     ]
-    path = write_xlsx(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", header, rows, header_row=13)
+    path = write_xlsx(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", SAMM_HEADER, rows, header_row=13)
     with pytest.raises(AnnotationError, match=r"row 14: 'A1' in AU cell 'R12\+A1' is not an action unit"):
         read_annotations(path, format="samm", root=root)
     with pytest.warns(UserWarning):
