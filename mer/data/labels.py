@@ -24,6 +24,7 @@ EMOTIONS = (
     "tense",
     "others",
     "negative",  # the coarse label of CAS(ME)^2 and CAS(ME)^3 part C (their "positive" is happiness)
+    "unknown",  # no emotion was coded (SAMM long videos): no recognition map assigns it
 )
 
 _ALIASES = {
@@ -98,6 +99,13 @@ def megc3() -> LabelMap:
     negative = ("anger", "contempt", "disgust", "fear", "sadness", "repression", "negative")
     assign = {e: "negative" for e in negative} | {"happiness": "positive", "surprise": "surprise"}
     return LabelMap("megc3", ("negative", "positive", "surprise"), assign)
+
+
+@LABEL_MAPS.register("spotting")
+def spotting() -> LabelMap:
+    """Every interval, whatever its emotion ("unknown" included): one class. For spotting, which asks
+    where expressions are, not which; long-video readers keep micro/macro in ``extra["type"]``."""
+    return LabelMap("spotting", ("expression",), {e: "expression" for e in EMOTIONS})
 
 
 def get_label_map(name: str | LabelMap) -> LabelMap:

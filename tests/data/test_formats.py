@@ -43,7 +43,7 @@ def casme2(tmp_path):
 
 
 def test_formats_are_registered():
-    assert {"csv", "dfme", "casme2", "samm", "casme3"} <= set(list_formats())
+    assert {"csv", "dfme", "casme2", "samm", "casme3", "casme_sq", "samm_lv"} <= set(list_formats())
 
 
 def test_casme2_frame_numbers_become_positions(casme2):
@@ -191,7 +191,7 @@ def test_missing_column_is_named(video_dir):
 
 
 def test_unknown_format_lists_the_valid_ones(video_dir):
-    with pytest.raises(ValueError, match="valid choices: casme2, casme3, csv, dfme, samm"):
+    with pytest.raises(ValueError, match="valid choices: casme2, casme3, casme_sq, csv, dfme, samm, samm_lv"):
         read_annotations(video_dir / "s01" / "c1.mp4", format="casme9")
 
 

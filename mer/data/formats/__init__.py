@@ -86,9 +86,9 @@ def read_annotations(
 
     Args:
         path: the annotation file (CSV or XLSX, as the format expects).
-        format: one of :func:`list_formats` (csv, dfme, casme2, samm, casme3).
+        format: one of :func:`list_formats` (csv, dfme, casme2, samm, casme3, casme_sq, samm_lv).
         root: folder the clips' paths are relative to (default: the annotation file's folder).
-        label_map: which classes to learn (dfme7, casme2_5, megc3); clips of emotions the map
+        label_map: which classes to learn (dfme7, casme2_5, megc3, spotting); clips of emotions the map
             excludes are left out and counted in ``.excluded``.
         strict: raise :class:`AnnotationError` on the first invalid row (default), or skip it with
             a warning and count it in ``.skipped``.
@@ -448,4 +448,4 @@ def subject_name(value: object, width: int = 0, prefix: str = "") -> str:
 
 
 # register the readers
-from mer.data.formats import casme2, casme3, samm, tabular  # noqa: E402,F401
+from mer.data.formats import casme2, casme3, casme_sq, samm, samm_lv, tabular  # noqa: E402,F401
