@@ -53,6 +53,12 @@ def test_missing_header_names_the_file_sheets_and_columns(tmp_path, samm_root):
         AnnotationError, match=r"two.xlsx: no sheet has a header row with the columns .* \(sheets: readme, codes\)"
     ):
         read_annotations(two, format="samm", root=samm_root)
+    # a sheet naming some of the columns is passed over for the sheet that has them all
+    moved = write_workbook(tmp_path / "moved.xlsx", {"readme": [SAMM_HEADER[:6]], "codes": [SAMM_HEADER] + SAMM_ROWS[:2]})
+    assert [r.clip_id for r in read_annotations(moved, format="samm", root=samm_root)] == ["006_1_2", "006_1_3"]
+    write_workbook(moved, {"readme": [SAMM_HEADER[:6]], "codes": [["x"]]})
+    with pytest.raises(AnnotationError, match=r"moved.xlsx, sheet 'readme': missing column 'Action Units'"):
+        read_annotations(moved, format="samm", root=samm_root)
 
 
 # ---- CASME II: the 2014 and 2019 coding files ----------------------------------------------

@@ -310,6 +310,10 @@ def read_table(path: Path, *, header_row: int = 1, sheet: int | str = 0) -> pd.D
     return _table(raw, header_row)
 
 
+class MissingColumnError(AnnotationError):
+    """A table's header lacks a column the format needs."""
+
+
 def _key(name: object) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
@@ -327,7 +331,7 @@ def find_columns(
         column = next((by_key[_key(a)] for a in aliases if _key(a) in by_key), None)
         if column is None and name not in optional:
             have = ", ".join(str(c) for c in table.columns)
-            raise AnnotationError(f"{where(path, sheet)}: missing column {aliases[0]!r} (columns: {have})")
+            raise MissingColumnError(f"{where(path, sheet)}: missing column {aliases[0]!r} (columns: {have})")
         found[name] = column
     return found
 
@@ -385,7 +389,8 @@ def read_sheet(
     """The table of ``path`` whose header holds ``spec``'s columns, wherever that header is.
 
     ``sheet=None`` takes the first sheet with such a header (releases move and rename sheets);
-    the header is the first of the sheet's first rows that names every required column.
+    the header is the first of the sheet's first rows that names every required column. When no
+    sheet has one, the error names the columns a near-header lacks, or the columns looked for.
     """
     optional = tuple(optional)
     sheets = read_sheets(path)
@@ -396,16 +401,19 @@ def read_sheet(
         except (IndexError, ValueError):
             raise AnnotationError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(sheets)})") from None
     several = len(sheets) > 1
-    error = AnnotationError(f"{path}: the file has no sheets")
+    error, partial = AnnotationError(f"{path}: the file has no sheets"), None
     for name in names:
         label = name if several else None
         try:
             header_row = find_header_row(sheets[name], path, spec, optional, sheet=label)
+            table = _table(sheets[name], header_row)
+            return Sheet(path, label, header_row, table, find_columns(table, path, spec, optional, sheet=label))
+        except MissingColumnError as exc:  # a header lacking some: said when no sheet has them all
+            partial = partial or exc
         except AnnotationError as exc:
             error = exc
-            continue
-        table = _table(sheets[name], header_row)
-        return Sheet(path, label, header_row, table, find_columns(table, path, spec, optional, sheet=label))
+    if partial is not None:
+        raise partial
     if len(names) > 1:
         looked_for = ", ".join(a[0] for n, a in spec.items() if n not in optional)
         raise AnnotationError(f"{path}: no sheet has a header row with the columns {looked_for} (sheets: {', '.join(names)})")
