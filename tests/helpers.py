@@ -56,16 +56,46 @@ def index_folder(folder: Path, numbers, pattern: str = "img{}.jpg") -> Path:
     return folder
 
 
-def write_xlsx(path: Path, header: list, rows: list, header_row: int = 1) -> Path:
-    """A spreadsheet with ``header`` on row ``header_row`` (title lines above it) and ``rows`` below."""
+def write_workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
+    """An .xlsx of the given sheets, each a list of rows as a spreadsheet shows them (None: an empty cell).
+
+    Rows are written from spreadsheet row 1, so preambles, headers and headerless sheets are
+    written as they are: ``[["title"], [], ["Subject", "Onset"], [6, 5562]]``.
+    """
     book = Workbook()
-    sheet = book.active
-    for r in range(1, header_row):
-        sheet.cell(row=r, column=1, value=f"title line {r}" if r % 3 else None)
-    for c, name in enumerate(header, start=1):
-        sheet.cell(row=header_row, column=c, value=name)
-    for r, row in enumerate(rows, start=header_row + 1):
-        for c, value in enumerate(row, start=1):
-            sheet.cell(row=r, column=c, value=value)
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row, start=1):
+                if value is not None:
+                    sheet.cell(row=r, column=c, value=value)
     book.save(path)
     return path
+
+
+# the rows above the header of SAMM_Micro_FACS_Codes_v2.xlsx: its header is on row 13
+SAMM_PREAMBLE = [["SAMM micro-movements: FACS codes"], [], ["Coded by three coders"]] + [[]] * 8 + [["Subject details"]]
+# the columns of SAMM_Micro_FACS_Codes_v2.xlsx, in order
+SAMM_HEADER = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Duration",
+    "Micro",
+    "Action Units",
+    "Notes",
+    "Estimated Emotion",
+    "Objective Classes",
+]
+
+
+def casme2_folders(root: Path) -> Path:
+    """CASME II frame folders (a few frames each, numbered as the data set numbers them) under ``root``."""
+    index_folder(root / "sub01" / "EP02_01f", range(46, 87))
+    index_folder(root / "sub01" / "EP03_02", range(1, 31))
+    index_folder(root / "sub02" / "EP02_01f", range(100, 121))
+    return root

@@ -5,10 +5,11 @@ normalised to one vocabulary, then a label map assigns a class or excludes the c
 excludes "others" from its 3-class composite). A label outside the vocabulary is an error:
 it is usually a typo in the annotation file.
 
-SMIC and 4DME label by valence, not by emotion: "positive" and "negative" are words of the
-vocabulary of their own (not aliases of happiness or of any one negative emotion), so a map
-that merges emotions into valence classes (megc3) takes them as they are and the per-emotion
-maps leave them out.
+SMIC, 4DME, CAS(ME)^2 and CAS(ME)^3 part C label by valence, not by emotion: "positive" and
+"negative" are words of the vocabulary of their own (not aliases of happiness or of any one
+negative emotion), so a map that merges emotions into valence classes (megc3) takes them as they
+are and the per-emotion maps leave them out. "unknown" is a row whose data set codes no emotion
+(SAMM long videos): only the one-class spotting map takes it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ EMOTIONS = (
     "surprise",
     "repression",
     "tense",
-    "positive",  # valence labels (SMIC, 4DME)
+    "positive",  # valence labels (SMIC, 4DME, CAS(ME)^2, CAS(ME)^3 part C)
     "negative",
     "others",
+    "unknown",  # no emotion was coded (SAMM long videos): no recognition map assigns it
 )
 
 _ALIASES = {
@@ -129,6 +131,13 @@ def megc3() -> LabelMap:
     negative = ("anger", "contempt", "disgust", "fear", "sadness", "repression", "negative")
     assign = {e: "negative" for e in negative} | {"happiness": "positive", "positive": "positive", "surprise": "surprise"}
     return LabelMap("megc3", ("negative", "positive", "surprise"), assign)
+
+
+@LABEL_MAPS.register("spotting")
+def spotting() -> LabelMap:
+    """Every interval, whatever its emotion ("unknown" included): one class. For spotting, which asks
+    where expressions are, not which; long-video readers keep micro/macro in ``extra["type"]``."""
+    return LabelMap("spotting", ("expression",), {e: "expression" for e in EMOTIONS})
 
 
 def get_label_map(name: str | LabelMap) -> LabelMap:

@@ -15,7 +15,7 @@ from mer.data.labels import get_label_map
 from mer.data.records import AnnotationError
 from mer.data.samplers import build_sampler
 from mer.data.video import open_video
-from tests.helpers import index_folder, index_video, read_index, write_xlsx
+from tests.helpers import SAMM_HEADER, SAMM_PREAMBLE, casme2_folders, index_folder, index_video, read_index, write_workbook
 
 CASME2_HEADER = [
     "Subject",
@@ -32,20 +32,18 @@ CASME2_HEADER = [
 
 @pytest.fixture
 def casme2(tmp_path):
-    root = tmp_path / "CASME2_RAW_selected"
-    index_folder(root / "sub01" / "EP02_01f", range(46, 87))
-    index_folder(root / "sub01" / "EP03_02", range(1, 31))
-    index_folder(root / "sub02" / "EP02_01f", range(100, 121))
+    root = casme2_folders(tmp_path / "CASME2_RAW_selected")
     rows = [
         [1, "EP02_01f", None, 46, 59, 86, None, "1+R2", "happiness"],
         [1, "EP03_02", None, 10, "/", 20, None, "4+7", "repression"],
         ["02", "EP02_01f", None, 101, 110, 120, None, "AU12+(25)", "disgust"],
     ]
-    return write_xlsx(tmp_path / "CASME2-coding-20140508.xlsx", CASME2_HEADER, rows), root
+    return write_workbook(tmp_path / "CASME2-coding-20140508.xlsx", {"Sheet1": [CASME2_HEADER] + rows}), root
 
 
 def test_formats_are_registered():
-    assert {"csv", "dfme", "casme2", "samm", "casme3", "smic", "smic_e", "mmew", "4dme"} <= set(list_formats())
+    formats = {"csv", "dfme", "casme2", "samm", "casme3", "casme_sq", "samm_lv", "smic", "smic_e", "mmew", "4dme"}
+    assert formats <= set(list_formats())
 
 
 def test_casme2_frame_numbers_become_positions(casme2):
@@ -88,7 +86,7 @@ def casme2_all(tmp_path):
     for i, emotion in enumerate(["happiness", "disgust", "repression", "surprise", "others", "sadness", "fear", "fear"]):
         index_folder(root / "sub01" / f"EP{i:02d}_01", range(1, 6))
         rows.append([1, f"EP{i:02d}_01", None, 1, 3, 5, None, "4", emotion])
-    return write_xlsx(tmp_path / "CASME2-coding-20140508.xlsx", CASME2_HEADER, rows), root
+    return write_workbook(tmp_path / "CASME2-coding-20140508.xlsx", {"Sheet1": [CASME2_HEADER] + rows}), root
 
 
 def test_the_default_label_map_is_the_formats_own_and_what_it_leaves_out_is_logged(casme2_all, caplog):
@@ -122,25 +120,11 @@ def test_each_data_config_learns_its_formats_own_classes(name):
 def test_samm_header_on_row_13(tmp_path):
     root = tmp_path / "SAMM"
     index_folder(root / "006" / "006_1_2", range(5560, 5600), pattern="006_{:05d}.jpg")
-    header = [
-        "Subject",
-        "Filename",
-        "Inducement Code",
-        "Onset Frame",
-        "Apex Frame",
-        "Offset Frame",
-        "Duration",
-        "Micro",
-        "Action Units",
-        "Notes",
-        "Estimated Emotion",
-        "Objective Classes",
-    ]
     rows = [
         [6, "006_1_2", 1, 5562, 5588, 5598, 37, "Micro - 1/2", "R12+A1", "", "Contempt", 4],
         [6, "006_1_2", 1, 5562, -1, 5580, 19, "Micro - 1/2", "4", "", "Anger", 1],
     ]
-    path = write_xlsx(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", header, rows, header_row=13)
+    path = write_workbook(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", {"Sheet1": SAMM_PREAMBLE + [SAMM_HEADER] + rows})
     with pytest.raises(AnnotationError, match=r"row 14: 'A1' in AU cell 'R12\+A1' is not an action unit"):
         read_annotations(path, format="samm", root=root)
     with pytest.warns(UserWarning):
@@ -164,7 +148,7 @@ def test_casme3_clip_ids_are_unique_across_subjects(tmp_path):
         ["spNO.1", "a", 30, 33, 40, "12", 2, "happy"],
         ["spNO.2", "a", 10, 12, 20, "1+2", 3, "surprise"],
     ]
-    path = write_xlsx(tmp_path / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", header, rows)
+    path = write_workbook(tmp_path / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", {"Sheet1": [header] + rows})
     records = read_annotations(path, format="casme3", root=root)
     assert [r.clip_id for r in records] == ["spNO.1/a/10", "spNO.1/a/30", "spNO.2/a/10"]
     assert len({r.clip_id for r in records}) == 3

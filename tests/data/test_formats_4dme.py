@@ -6,7 +6,7 @@ from mer.data.aus import AUParseError, format_aus, parse_aus
 from mer.data.formats import read_annotations
 from mer.data.records import AnnotationError
 from mer.data.video import open_video
-from tests.helpers import index_folder, read_index, write_xlsx
+from tests.helpers import index_folder, read_index, write_workbook
 
 HEADER = ["sub_ID", "fold_name", "Emotion", "Onset", "Apex", "Offset", "AUs", "AU1", "AU4", "AU12"]
 
@@ -26,7 +26,7 @@ def test_4dme_well_formed(fourdme):
         ["S01", "S01_t2_01", "Positive", 1, 6, 12, "AU12", 0, 0, 1],
         ["S02", "S02_t1_03", "Repression", 5, 9, 14, "AU14", 0, 0, 0],
     ]
-    path = write_xlsx(fourdme / "4DME_Labelling_Micro_release v1.xlsx", HEADER, rows)
+    path = write_workbook(fourdme / "4DME_Labelling_Micro_release v1.xlsx", {"Sheet1": [HEADER] + rows})
     records = read_annotations(path, format="4dme")  # root: the sheet's folder, which holds gray_micro
     assert [r.clip_id for r in records] == ["S01/S01_t1_01", "S01/S01_t2_01", "S02/S02_t1_03"]
     assert [r.emotion for r in records] == ["negative", "positive", "repression"]
@@ -46,7 +46,7 @@ def test_4dme_messy_cells(fourdme):
         ["S01", "S01_t2_01", "Surprise", 1, "/", 12, "AU1+AU2+(5)", 1, 0, 0],
         ["S02", "S02_t1_03", "Others", 5, 9, 14, "4+L10", 0, 1, 0],
     ]
-    path = write_xlsx(fourdme / "4DME_Labelling_Micro_release v1.xlsx", HEADER, rows)
+    path = write_workbook(fourdme / "4DME_Labelling_Micro_release v1.xlsx", {"Sheet1": [HEADER] + rows})
     records = read_annotations(path, format="4dme")
     assert [r.au_string for r in records] == ["L4+R12", "1+2+(5)", "4+L10"]
     assert [(r.apex, r.apex_estimated) for r in records] == [(9, True), (5, True), (4, False)]
@@ -59,7 +59,7 @@ def test_4dme_broken_row(fourdme):
         ["S01", "S01_t2_01", "Positive", 5, 2, 12, "AU12", 0, 0, 1],  # apex before onset
         ["S02", "S02_t1_03", "Repression", 5, 9, 14, "AU14", 0, 0, 0],
     ]
-    path = write_xlsx(fourdme / "4DME_Labelling_Micro_release v1.xlsx", HEADER, rows)
+    path = write_workbook(fourdme / "4DME_Labelling_Micro_release v1.xlsx", {"Sheet1": [HEADER] + rows})
     with pytest.raises(AnnotationError) as err:
         read_annotations(path, format="4dme")
     message = str(err.value)

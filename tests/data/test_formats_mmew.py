@@ -5,7 +5,7 @@ import pytest
 from mer.data.formats import read_annotations
 from mer.data.records import AnnotationError
 from mer.data.video import open_video
-from tests.helpers import index_folder, read_index, write_xlsx
+from tests.helpers import index_folder, read_index, write_workbook
 
 HEADER = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion", "remarks"]
 
@@ -25,7 +25,7 @@ def test_mmew_well_formed(mmew, tmp_path):
         ["S01", "S01-02-001", 1, 5, 15, "1+2+5", "surprise", "eyes half closed"],
         ["S02", "S02-07-003", 1, 4, 10, "4", "others", None],
     ]
-    path = write_xlsx(tmp_path / "MMEW_Micro_Exp.xlsx", HEADER, rows)
+    path = write_workbook(tmp_path / "MMEW_Micro_Exp.xlsx", {"Sheet1": [HEADER] + rows})
     records = read_annotations(path, format="mmew", root=mmew)
     assert [(r.subject, r.clip_id) for r in records] == [("S01", "S01-01-001"), ("S01", "S01-02-001"), ("S02", "S02-07-003")]
     first = records[0]
@@ -42,7 +42,7 @@ def test_mmew_messy_cells(mmew, tmp_path):
         [1, "S01-02-001", 1, -1, 15, "4+L10+(5)", "Surprise", None],
         [2, "S02-07-003", 1, 4, 10, "AU4(L)", "Others", None],
     ]
-    path = write_xlsx(tmp_path / "MMEW_Micro_Exp.xlsx", HEADER, rows)
+    path = write_workbook(tmp_path / "MMEW_Micro_Exp.xlsx", {"Sheet1": [HEADER] + rows})
     records = read_annotations(path, format="mmew", root=mmew)
     assert [r.subject for r in records] == ["S01", "S01", "S02"]
     assert [(r.apex, r.apex_estimated) for r in records] == [(9, True), (7, True), (3, False)]
@@ -56,7 +56,7 @@ def test_mmew_broken_row(mmew, tmp_path):
         ["S01", "S01-02-001", 1, 5, 25, "1+2", "surprise", None],  # offset frame 25 is not in the folder
         ["S02", "S02-07-003", 1, 4, 10, "4", "others", None],
     ]
-    path = write_xlsx(tmp_path / "MMEW_Micro_Exp.xlsx", HEADER, rows)
+    path = write_workbook(tmp_path / "MMEW_Micro_Exp.xlsx", {"Sheet1": [HEADER] + rows})
     with pytest.raises(AnnotationError) as err:
         read_annotations(path, format="mmew", root=mmew)
     message = str(err.value)

@@ -7,7 +7,7 @@ import pytest
 from mer.data.formats import read_annotations
 from mer.data.records import AnnotationError
 from mer.data.video import open_video
-from tests.helpers import index_folder, read_index, write_xlsx
+from tests.helpers import index_folder, read_index, write_workbook
 
 SMIC_FRAMES = "image{:06d}.jpg"
 
@@ -96,7 +96,7 @@ def test_smic_e_positions_count_from_first_frame_and_notes_end_the_table(smic_e,
         [3, "s03_sur_01", 7002, 7020, "surprise", 7000],
         *NOTES,
     ]
-    path = write_xlsx(tmp_path / "SMIC-HS-E_annotation.xlsx", SMIC_E_HEADER, rows)
+    path = write_workbook(tmp_path / "SMIC-HS-E_annotation.xlsx", {"Sheet1": [SMIC_E_HEADER] + rows})
     with caplog.at_level(logging.INFO, logger="mer.data.formats"):
         records = read_annotations(path, format="smic_e", root=smic_e)
     assert [r.clip_id for r in records] == ["s01_ne_01", "s01_po_02", "s03_sur_01"]
@@ -117,7 +117,7 @@ def test_smic_e_messy_apex_cells(smic_e, tmp_path):
         [1, "s01_po_02", 45, 55, "positive", 40, "/"],
         [3, "s03_sur_01", 7002, 7020, "surprise", 7000, -1],
     ]
-    path = write_xlsx(tmp_path / "SMIC-VIS-E_annotation.xlsx", header, rows)
+    path = write_workbook(tmp_path / "SMIC-VIS-E_annotation.xlsx", {"Sheet1": [header] + rows})
     records = read_annotations(path, format="smic_e", root=smic_e)
     assert [(r.apex, r.apex_estimated) for r in records] == [(14, False), (10, True), (11, True)]
     assert {r.fps for r in records} == {25.0}  # VIS, from the file name
@@ -131,7 +131,7 @@ def test_smic_e_broken_row_inside_the_table_is_an_error_not_the_end(smic_e, tmp_
         [3, "s03_sur_01", 7002, 7020, "surprise", 7000],
         *NOTES,
     ]
-    path = write_xlsx(tmp_path / "SMIC-NIR-E_annotation.xlsx", SMIC_E_HEADER, rows)
+    path = write_workbook(tmp_path / "SMIC-NIR-E_annotation.xlsx", {"Sheet1": [SMIC_E_HEADER] + rows})
     with pytest.raises(AnnotationError) as err:
         read_annotations(path, format="smic_e", root=smic_e)
     message = str(err.value)
@@ -144,7 +144,8 @@ def test_smic_e_broken_row_inside_the_table_is_an_error_not_the_end(smic_e, tmp_
 
 
 def test_smic_e_frame_rate_comes_from_the_file_name_or_fps(smic_e, tmp_path):
-    path = write_xlsx(tmp_path / "annotation.xlsx", SMIC_E_HEADER, [[1, "s01_ne_01", 1210, 1220, "negative", 1200]])
+    row = [1, "s01_ne_01", 1210, 1220, "negative", 1200]
+    path = write_workbook(tmp_path / "annotation.xlsx", {"Sheet1": [SMIC_E_HEADER, row]})
     with pytest.raises(AnnotationError, match="does not say HS, VIS or NIR; give the frame rate"):
         read_annotations(path, format="smic_e", root=smic_e)
     assert read_annotations(path, format="smic_e", root=smic_e, fps=100)[0].fps == 100.0

@@ -12,6 +12,7 @@ lenient handling of bad rows, reporting the clips a label map leaves out — hap
 from __future__ import annotations
 
 import bisect
+import csv
 import logging
 import math
 import os
@@ -79,23 +80,27 @@ class RawRow:
     numbering: str = "position"
     first_frame: object = None
     whole_clip: bool = False  # no onset or offset in the data (SMIC): the clip is the event, first to last frame
-    event_span: bool = False  # the clip is only onset..offset of a longer recording (CAS(ME)^3)
+    event_span: bool = False  # the clip is only onset..offset of a longer recording (CAS(ME)^2 and ^3, SAMM-LV)
     looked_for: str = ""  # what was searched when media is None
     where: str = ""  # names the clip in messages when the data set has no rows (a clip folder)
     extra: dict = field(default_factory=dict)
+    sheet: str | None = None  # the sheet's name when the workbook has several, for error messages
+    expression_type: object = None  # a "micro"/"macro" cell of long-video sets: normalised into extra["type"]
+    zero_uncoded: bool = False  # a frame cell of 0 means "not coded" (1-based sets: CAS(ME)^2, SAMM-LV)
 
     @classmethod
-    def from_cells(cls, row: int, cells: dict, *, subject: str, clip_id: str, base: Path, **fields) -> RawRow:
+    def from_cells(cls, row: int, cells: dict, *, subject: str, clip_id: str, base: Path | None = None, **fields) -> RawRow:
         """The row of a sheet whose onset, apex, offset, emotion and aus cells carry these names
-        (as :func:`find_columns` gives them; apex and aus may be absent), its clip looked for at
-        ``base`` by :func:`find_media`."""
+        (as :func:`read_sheet`'s rows give them; apex and aus may be absent), its clip looked for at
+        ``base`` by :func:`find_media`, or given as ``media`` and ``looked_for`` when a reader
+        finds it its own way (the recordings of CAS(ME)^2 and ^3)."""
         cells = {"apex": None, "aus": ""} | cells
+        if base is not None:
+            fields = {"media": find_media(base), "looked_for": str(base)} | fields
         return cls(
             row=row,
             subject=subject,
             clip_id=clip_id,
-            media=find_media(base),
-            looked_for=str(base),
             **{name: cells[name] for name in ("onset", "apex", "offset", "emotion", "aus")},
             **fields,
         )
@@ -142,10 +147,11 @@ def read_annotations(
     Args:
         path: the annotation file (CSV or XLSX, as the format expects); for a data set labelled
             by its folders (smic), its folder.
-        format: one of :func:`list_formats` (csv, dfme, casme2, samm, casme3, smic, smic_e, mmew, 4dme).
+        format: one of :func:`list_formats` (csv, dfme, casme2, samm, casme3, casme_sq, samm_lv,
+            smic, smic_e, mmew, 4dme).
         root: folder the clips' paths are relative to (default: the annotation file's folder; a
             folder-labelled data set is read from ``path`` itself).
-        label_map: which classes to learn (dfme7, casme2_5, megc3, ...); None (default): the
+        label_map: which classes to learn (dfme7, casme2_5, megc3, spotting, ...); None (default): the
             format's own (:func:`default_label_map`). Clips of emotions the map excludes are left
             out, logged with their counts and counted in ``.excluded``.
         strict: raise :class:`AnnotationError` on the first invalid row (default), or skip it with
@@ -172,7 +178,7 @@ def read_annotations(
             out.excluded[exc.emotion] += 1
             continue
         except (ValueError, VideoError) as exc:
-            message = f"{raw.where or f'{path}, row {raw.row}'}: {_one_line(exc, raw)}"
+            message = f"{raw.where or where(path, raw.sheet, raw.row)}: {_one_line(exc, raw)}"
             if strict:
                 raise AnnotationError(message + " (strict=False skips such rows)") from None
             warnings.warn(message, stacklevel=2)
@@ -220,6 +226,38 @@ def _frame_cell(value: object, name: str, *, optional: bool = False) -> int | No
     raise ValueError(f"{name} is missing")
 
 
+def _event_cells(raw: RawRow) -> tuple[int | None, int | None, int | None, list[str]]:
+    """Onset, apex (None: not coded) and offset frame numbers, and which of onset/offset the apex stands in for.
+
+    Where 0 means "not coded" (``raw.zero_uncoded``), a missing onset or offset is the apex, as the
+    spotting baselines read CAS(ME)^2 and SAMM-LV (SoftNet, MTSN: "take apex if offset is 0"). A
+    whole clip (``raw.whole_clip``) has neither: None, its first and last frame once they are counted.
+    """
+    onset = None if raw.whole_clip else _frame_cell(raw.onset, "onset")
+    apex = _frame_cell(raw.apex, "apex", optional=True)
+    offset = None if raw.whole_clip else _frame_cell(raw.offset, "offset")
+    from_apex: list[str] = []
+    if raw.zero_uncoded:
+        apex = None if apex == 0 else apex
+        if 0 in (onset, offset):
+            from_apex = [name for name, value in (("onset", onset), ("offset", offset)) if value == 0]
+            if apex is None:
+                raise ValueError(f"{' and '.join(from_apex)} and apex are all 0 (not coded)")
+            onset, offset = (apex if onset == 0 else onset), (apex if offset == 0 else offset)
+    return onset, apex, offset, from_apex
+
+
+def _expression_type(value: object) -> str:
+    """'Micro - 1/2', 'micro-expression' -> 'micro'; 'Macro', 'macro-expression' -> 'macro'."""
+    if _blank(value):
+        raise ValueError("expression type (micro / macro) is missing")
+    text = str(value).strip().lower()
+    for kind in ("micro", "macro"):
+        if text.startswith(kind):
+            return kind
+    raise ValueError(f"expression type {value!r} is neither micro nor macro")
+
+
 def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord:
     if str(raw.subject).strip() in ("", "nan", "None"):
         raise ValueError("subject is missing")
@@ -230,9 +268,12 @@ def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord:
     if label is None:
         raise _Excluded(emotion)
     aus = parse_aus(raw.aus)
-    onset = None if raw.whole_clip else _frame_cell(raw.onset, "onset")
-    apex = _frame_cell(raw.apex, "apex", optional=True)
-    offset = None if raw.whole_clip else _frame_cell(raw.offset, "offset")
+    onset, apex, offset, from_apex = _event_cells(raw)
+    extra = dict(raw.extra)
+    if raw.expression_type is not None:
+        extra["type"] = _expression_type(raw.expression_type)
+    if from_apex:
+        extra["from_apex"] = from_apex
     if raw.media is None:
         raise ValueError(f"missing video or frame folder ({raw.looked_for})")
     media = raw.media
@@ -281,7 +322,7 @@ def _build_record(raw: RawRow, fmt: str, labels: LabelMap) -> ClipRecord:
         start=start,
         stop=stop,
         first_frame=first_frame,
-        extra=dict(raw.extra),
+        extra=extra,
     )
 
 
@@ -315,17 +356,44 @@ def _from_first(number: int | None, first: int, name: str) -> int | None:
 # ---- helpers shared by the readers ---------------------------------------------------------
 
 
-def read_table(path: Path, *, header_row: int = 1, sheet: int | str = 0) -> pd.DataFrame:
-    """A CSV or spreadsheet as strings-or-numbers, with its header on spreadsheet row ``header_row``."""
+HEADER_SEARCH_ROWS = 30  # a header is looked for in a sheet's first rows (SAMM's preambles end on row 10 or 12)
+
+
+def where(path: Path, sheet: str | None = None, row: int | None = None) -> str:
+    """``file``, ``file, sheet 'x'``, ``file, sheet 'x', row 5``: the place an error names."""
+    return f"{path}" + (f", sheet {sheet!r}" if sheet is not None else "") + (f", row {row}" if row is not None else "")
+
+
+def read_sheets(path: Path) -> dict[str, pd.DataFrame]:
+    """Every sheet of a spreadsheet (a CSV is one sheet named "") as its cells, no header: index i is row i + 1."""
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-            table = pd.read_excel(path, sheet_name=sheet, header=header_row - 1)
+            sheets = pd.read_excel(path, sheet_name=None, header=None)
         else:
-            table = pd.read_csv(path, header=header_row - 1, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except Exception as exc:  # pandas raises many types for unreadable files
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                lines = [[cell.strip() for cell in line] for line in csv.reader(f)]
+            width = max((len(line) for line in lines), default=0)
+            sheets = {"": pd.DataFrame([line + [""] * (width - len(line)) for line in lines], dtype=object)}
+    except Exception as exc:  # pandas and csv raise many types for unreadable files
         raise AnnotationError(f"{path}: cannot read the annotation table: {' '.join(str(exc).split())}") from None
-    table = table.dropna(how="all")
-    return table
+    return {str(name): raw for name, raw in sheets.items()}
+
+
+def _blank(value: object) -> bool:
+    return value is None or _isnan(value) or (isinstance(value, str) and not value.strip())
+
+
+def _table(raw: pd.DataFrame, header_row: int) -> pd.DataFrame:
+    """The rows below spreadsheet row ``header_row`` named by its cells; index 0 is the first row below it."""
+    names = [f"Unnamed: {i}" if _blank(v) else str(v).strip() for i, v in enumerate(raw.iloc[header_row - 1])]
+    table = raw.iloc[header_row:].copy()
+    table.columns = names
+    table.index = range(len(table))
+    return table[~table.map(_blank).all(axis=1)]  # blank lines are not rows; the index keeps positions
+
+
+class MissingColumnError(AnnotationError):
+    """A table's header lacks a column the format needs."""
 
 
 def _key(name: object) -> str:
@@ -333,24 +401,115 @@ def _key(name: object) -> str:
 
 
 def find_columns(
-    table: pd.DataFrame, path: Path, spec: dict[str, tuple[str, ...]], optional: Iterable[str] = ()
+    table: pd.DataFrame, path: Path, spec: dict[str, tuple[str, ...]], optional: Iterable[str] = (), sheet: str | None = None
 ) -> dict[str, str | None]:
     """Map our names to the table's columns by aliases, ignoring case, spaces and punctuation."""
-    by_key = {_key(c): c for c in table.columns}
+    by_key: dict[str, str] = {}
+    for c in table.columns:
+        by_key.setdefault(_key(c), c)  # a repeated name: the first column, as a reader's eye would
     optional = set(optional)
     found: dict[str, str | None] = {}
     for name, aliases in spec.items():
         column = next((by_key[_key(a)] for a in aliases if _key(a) in by_key), None)
         if column is None and name not in optional:
             have = ", ".join(str(c) for c in table.columns)
-            raise AnnotationError(f"{path}: missing column {aliases[0]!r} (columns: {have})")
+            raise MissingColumnError(f"{where(path, sheet)}: missing column {aliases[0]!r} (columns: {have})")
         found[name] = column
     return found
 
 
+def find_header_row(
+    raw: pd.DataFrame,
+    path: Path,
+    spec: dict[str, tuple[str, ...]],
+    optional: Iterable[str] = (),
+    sheet: str | None = None,
+) -> int:
+    """The spreadsheet row (1-based) of ``raw``'s header: the first of its first rows holding every required column.
+
+    Columns are matched as :func:`find_columns` matches them (aliases, ignoring case, spaces and
+    punctuation), so preamble rows before the header (SAMM v2, SAMM-LV) are passed over. Without
+    such a row, the row holding most of them (at least half) is taken, for :func:`find_columns` to
+    name what it lacks.
+    """
+    required = [aliases for name, aliases in spec.items() if name not in set(optional)]
+    keys = [{_key(a) for a in aliases} for aliases in required]
+    best, best_count = None, (len(keys) + 1) // 2 - 1
+    for i in range(min(HEADER_SEARCH_ROWS, len(raw))):
+        cells = {_key(v) for v in raw.iloc[i] if not _blank(v)}
+        count = sum(bool(k & cells) for k in keys)
+        if count == len(keys):
+            return i + 1
+        if count > best_count:
+            best, best_count = i + 1, count
+    if best is not None:
+        return best
+    looked_for = ", ".join(aliases[0] for aliases in required)
+    raise AnnotationError(
+        f"{where(path, sheet)}: no header row with the columns {looked_for} in the first {HEADER_SEARCH_ROWS} rows"
+    )
+
+
+@dataclass
+class Sheet:
+    """A table of an annotation file: its data rows, its header's row and where our columns are."""
+
+    path: Path
+    name: str | None  # the sheet's name when the workbook has several, else None (messages name it then)
+    header_row: int
+    table: pd.DataFrame
+    columns: dict[str, str | None]
+
+    def __iter__(self) -> Iterator[tuple[int, dict]]:
+        """(spreadsheet row number, {our name: cell}) for each data row."""
+        return rows(self.table, self.columns, self.header_row)
+
+
+def read_sheet(
+    path: Path, spec: dict[str, tuple[str, ...]], *, optional: Iterable[str] = (), sheet: int | str | None = None
+) -> Sheet:
+    """The table of ``path`` whose header holds ``spec``'s columns, wherever that header is.
+
+    ``sheet=None`` takes the first sheet with such a header (releases move and rename sheets);
+    the header is the first of the sheet's first rows that names every required column. When no
+    sheet has one, the error names the columns a near-header lacks, or the columns looked for.
+    """
+    optional = tuple(optional)
+    sheets = read_sheets(path)
+    names = list(sheets)
+    if sheet is not None:
+        try:
+            names = [names[sheet] if isinstance(sheet, int) else names[names.index(sheet)]]
+        except (IndexError, ValueError):
+            raise AnnotationError(f"{path}: no sheet {sheet!r} (sheets: {', '.join(sheets)})") from None
+    several = len(sheets) > 1
+    error, partial = AnnotationError(f"{path}: the file has no sheets"), None
+    for name in names:
+        label = name if several else None
+        try:
+            header_row = find_header_row(sheets[name], path, spec, optional, sheet=label)
+            table = _table(sheets[name], header_row)
+            return Sheet(path, label, header_row, table, find_columns(table, path, spec, optional, sheet=label))
+        except MissingColumnError as exc:  # a header lacking some: said when no sheet has them all
+            partial = partial or exc
+        except AnnotationError as exc:
+            error = exc
+    if partial is not None:
+        raise partial
+    if len(names) > 1:
+        looked_for = ", ".join(a[0] for n, a in spec.items() if n not in optional)
+        raise AnnotationError(f"{path}: no sheet has a header row with the columns {looked_for} (sheets: {', '.join(names)})")
+    raise error
+
+
+def cells_present(cell: dict, names: Iterable[str]) -> dict:
+    """The cells of ``names`` that hold something: the optional columns a reader keeps in ``extra``."""
+    return {k: cell[k] for k in names if not _blank(cell[k])}
+
+
 def rows(table: pd.DataFrame, columns: dict[str, str | None], header_row: int = 1) -> Iterator[tuple[int, dict]]:
     """(spreadsheet row number, {our name: cell}) for each data row."""
-    for index, series in table.iterrows():  # dropna() may have removed rows; the index keeps positions
+    for index, series in table.iterrows():  # blank rows were removed; the index keeps positions
         cells = {name: (series[col] if col is not None else None) for name, col in columns.items()}
         yield header_row + 1 + int(index), cells
 
@@ -379,4 +538,4 @@ def subject_name(value: object, width: int = 0, prefix: str = "") -> str:
 
 
 # register the readers
-from mer.data.formats import casme2, casme3, fourdme, mmew, samm, smic, smic_e, tabular  # noqa: E402,F401
+from mer.data.formats import casme2, casme3, casme_sq, fourdme, mmew, samm, samm_lv, smic, smic_e, tabular  # noqa: E402,F401

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import RawRow, find_columns, read_table, register_format, rows, subject_name
+from mer.data.formats import RawRow, read_sheet, register_format, subject_name
 
 COLUMNS = {
     "subject": ("sub_ID", "Subject"),
@@ -28,15 +28,15 @@ COLUMNS = {
 
 @register_format("4dme", label_map="4dme5")
 def read_4dme(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
-    table = read_table(path)
-    columns = find_columns(table, path, COLUMNS)
+    sheet = read_sheet(path, COLUMNS)
     frames = root / "gray_micro" if (root / "gray_micro").is_dir() else root
-    for row, cell in rows(table, columns):
+    for row, cell in sheet:
         subject = subject_name(cell["subject"])
         fold = str(cell["fold"]).strip()
         yield RawRow.from_cells(
             row,
             cell,
+            sheet=sheet.name,
             subject=subject,
             clip_id=f"{subject}/{fold}",
             base=frames / subject / fold,

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import RawRow, find_columns, read_table, register_format, rows, subject_name
+from mer.data.formats import RawRow, read_sheet, register_format, subject_name, where
 from mer.data.formats.smic import MODALITY_FPS
 from mer.data.records import AnnotationError
 
@@ -37,19 +37,24 @@ COLUMNS = {
 @register_format("smic_e", label_map="megc3")
 def read_smic_e(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     fps = fps or _modality_fps(path)
-    table = read_table(path)
-    columns = find_columns(table, path, COLUMNS, optional=("apex",))
-    table_rows = list(rows(table, columns))
+    sheet = read_sheet(path, COLUMNS, optional=("apex",))
+    table_rows = list(sheet)
     clips = [i for i, (_, cell) in enumerate(table_rows) if _names_a_clip(cell)]
     end = clips[-1] + 1 if clips else len(table_rows)
     if end < len(table_rows):
-        log.info("%s: the %d rows after row %d read as notes, not clips", path, len(table_rows) - end, table_rows[end - 1][0])
+        log.info(
+            "%s: the %d rows after row %d read as notes, not clips",
+            where(path, sheet.name),
+            len(table_rows) - end,
+            table_rows[end - 1][0],
+        )
     for row, cell in table_rows[:end]:  # a broken row inside the table is still a row, and an error
         subject = subject_name(cell["subject"], width=2, prefix="s")
         filename = str(cell["filename"]).strip()
         yield RawRow.from_cells(
             row,
             cell,
+            sheet=sheet.name,
             subject=subject,
             clip_id=filename,
             base=root / subject / filename,

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from mer.data.formats import RawRow, find_columns, find_media, read_table, register_format, rows
+from mer.data.formats import RawRow, find_media, read_sheet, register_format
 
 _COMMON = {
     "subject": ("subject", "sub", "participant"),
@@ -40,13 +40,13 @@ _COMMON = {
 
 @register_format("csv", label_map="dfme7")
 def read_csv(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
-    table = read_table(path)
     optional = ("apex", "aus", "n_frames") + (("fps",) if fps else ())
-    columns = find_columns(table, path, _COMMON, optional=optional)
-    for row, cell in rows(table, columns):
+    sheet = read_sheet(path, _COMMON, optional=optional)
+    for row, cell in sheet:
         media = root / str(cell["path"]).strip()
         yield RawRow(
             row=row,
+            sheet=sheet.name,
             subject=str(cell["subject"]).strip(),
             clip_id=str(cell["clip"]).strip(),
             media=media if media.exists() else None,
@@ -64,10 +64,9 @@ def read_csv(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRo
 
 @register_format("dfme", label_map="dfme7")
 def read_dfme(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
-    table = read_table(path)
     optional = ("path", "apex", "aus", "n_frames") + (("fps",) if fps else ())
-    columns = find_columns(table, path, _COMMON, optional=optional)
-    for row, cell in rows(table, columns):
+    sheet = read_sheet(path, _COMMON, optional=optional)
+    for row, cell in sheet:
         subject, clip = str(cell["subject"]).strip(), str(cell["clip"]).strip()
         given = str(cell["path"]).strip() if cell["path"] not in (None, "") else ""
         base = root / given if given else root / subject / clip
@@ -75,6 +74,7 @@ def read_dfme(path: Path, root: Path, fps: float | None = None) -> Iterator[RawR
         numbering = "file" if media is not None and media.is_dir() else "position"
         yield RawRow(
             row=row,
+            sheet=sheet.name,
             subject=subject,
             clip_id=clip,
             media=media,
