@@ -82,3 +82,14 @@ def test_messy_au_tokens(text, canonical):
 def test_au_side_written_twice_or_unknown_suffix_is_an_error(bad):
     with pytest.raises(AUParseError, match="is not an action unit"):
         parse_aus(bad)
+
+
+def test_4dme_header_below_a_title_and_errors_name_the_sheet(fourdme):
+    rows = [
+        ["S01", "S01_t1_01", "Negative", 12, 20, 29, "AU4", 0, 1, 0],
+        ["S01", "S01_t2_01", "Positive", 5, 2, 12, "AU12", 0, 0, 1],
+    ]
+    sheets = {"micro": [["4DME micro-expressions, release v1"], HEADER, *rows], "AU legend": [["AU1", "inner brow raiser"]]}
+    path = write_workbook(fourdme / "4DME_Labelling_Micro_release v1.xlsx", sheets)
+    with pytest.raises(AnnotationError, match=r"release v1.xlsx, sheet 'micro', row 4: apex 1 is outside onset..offset 4..11"):
+        read_annotations(path, format="4dme")

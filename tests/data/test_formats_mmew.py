@@ -66,3 +66,17 @@ def test_mmew_broken_row(mmew, tmp_path):
         records = read_annotations(path, format="mmew", root=mmew, strict=False)
     assert [r.clip_id for r in records] == ["S01-01-001", "S02-07-003"]
     assert len(records.skipped) == 1 and records.skipped[0].startswith(f"{path}, row 3: ")
+
+
+def test_mmew_header_below_a_title_in_a_later_sheet_and_errors_name_the_sheet(mmew, tmp_path):
+    rows = [
+        ["S01", "S01-01-001", 2, 10, 18, "6+12", "happiness", None],
+        ["S01", "S01-02-001", 1, 5, 25, "1+2", "surprise", None],  # offset frame 25 is not in the folder
+    ]
+    sheets = {"readme": [["MMEW: read me"]], "micro": [["MMEW micro-expressions"], [], HEADER, *rows]}
+    path = write_workbook(tmp_path / "MMEW_Micro_Exp.xlsx", sheets)
+    with pytest.raises(AnnotationError, match=r"MMEW_Micro_Exp.xlsx, sheet 'micro', row 5: offset frame 25 is not in"):
+        read_annotations(path, format="mmew", root=mmew)
+    with pytest.warns(UserWarning):
+        records = read_annotations(path, format="mmew", root=mmew, strict=False)
+    assert [r.clip_id for r in records] == ["S01-01-001"] and records[0].onset == 1

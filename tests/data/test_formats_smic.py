@@ -143,6 +143,18 @@ def test_smic_e_broken_row_inside_the_table_is_an_error_not_the_end(smic_e, tmp_
     assert records.skipped[1].endswith("subject is missing")
 
 
+def test_smic_e_header_below_a_title_and_the_sheet_named(smic_e, tmp_path, caplog):
+    rows = [[1, "s01_ne_01", 1210, 1220, "negative", 1200], [1, "s01_po_02", 35, 55, "positive", 40], *NOTES]
+    sheets = {"HS": [["SMIC-HS-E annotation"], SMIC_E_HEADER, *rows], "readme": [["frame numbers as in the files"]]}
+    path = write_workbook(tmp_path / "SMIC-HS-E_annotation.xlsx", sheets)
+    with pytest.raises(AnnotationError, match=r"SMIC-HS-E_annotation.xlsx, sheet 'HS', row 4: onset frame 35 is before"):
+        read_annotations(path, format="smic_e", root=smic_e)
+    with caplog.at_level(logging.INFO, logger="mer.data.formats"), pytest.warns(UserWarning):
+        records = read_annotations(path, format="smic_e", root=smic_e, strict=False)
+    assert [r.clip_id for r in records] == ["s01_ne_01"]
+    assert f"{path}, sheet 'HS': the 2 rows after row 4 read as notes, not clips" in caplog.messages
+
+
 def test_smic_e_frame_rate_comes_from_the_file_name_or_fps(smic_e, tmp_path):
     row = [1, "s01_ne_01", 1210, 1220, "negative", 1200]
     path = write_workbook(tmp_path / "annotation.xlsx", {"Sheet1": [SMIC_E_HEADER, row]})
