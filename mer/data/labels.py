@@ -99,5 +99,12 @@ def megc3() -> LabelMap:
     return LabelMap("megc3", ("negative", "positive", "surprise"), assign)
 
 
+@LABEL_MAPS.register("all")
+def all_emotions() -> LabelMap:
+    """Every emotion of the vocabulary, none excluded: the ground truth of spotting, where an
+    interval counts whatever its emotion (mer-score's spotting evaluation reads annotations so)."""
+    return _identity("all", EMOTIONS)
+
+
 def get_label_map(name: str | LabelMap) -> LabelMap:
     return name if isinstance(name, LabelMap) else LABEL_MAPS.get(name)()
