@@ -232,10 +232,10 @@ def truth_from_records(
     path_of_key: dict[str, str] = {}
     for r in records:
         key, path = video_key(r), str(Path(r.path))
-        if key_of_path.setdefault(path, key) != key or path_of_key.setdefault(key, path) != path:
-            raise ValueError(
-                f"annotated video {key!r} and file {path}: one video is one file ({path_of_key[key]} holds {key_of_path[path]!r})"
-            )
+        if path_of_key.setdefault(key, path) != path:
+            raise ValueError(f"annotated video {key!r} is in two files, {path_of_key[key]} and {path}: one video is one file")
+        if key_of_path.setdefault(path, key) != key:
+            raise ValueError(f"{path} holds two annotated videos, {key_of_path[path]!r} and {key!r}: one video is one file")
         emotion = r.emotion
         if labels is not None:
             index = labels.index(r.emotion)

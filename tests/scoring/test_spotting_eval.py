@@ -223,8 +223,10 @@ def test_refuses_rows_of_annotated_intervals_and_a_video_spread_over_two_files()
     records = [record("v.mp4", 10, 19)]
     with pytest.raises(ValueError, match="annotated intervals"):
         evaluate_table([row("v.mp4", 10, 19) | {"clip_id": "clip1"}], records)
-    with pytest.raises(ValueError, match="one video is one file"):
+    with pytest.raises(ValueError, match="'x' is in two files, a.mp4 and b.mp4: one video is one file"):
         evaluate_table([], [record("a.mp4", 0, 9, video="x"), record("b.mp4", 0, 9, video="x")])
+    with pytest.raises(ValueError, match="a.mp4 holds two annotated videos, 'x' and 'y'"):
+        evaluate_table([], [record("a.mp4", 0, 9, video="x"), record("a.mp4", 20, 29, video="y")])
     with pytest.raises(ValueError, match="unannotated"):
         evaluate_table([], records, unannotated="all")
 
