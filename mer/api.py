@@ -119,3 +119,29 @@ def predict(
     if frames:
         return table, pd.DataFrame(sink.frame_rows, columns=frame_columns)
     return table
+
+
+def spotting_metrics(
+    table: pd.DataFrame,
+    records: Sequence[ClipRecord],
+    *,
+    iou: float = 0.5,
+    micro_max_s: float = 0.5,
+    label_map: str | None = None,
+    unannotated: str = "skip",
+) -> dict:
+    """The MEGC spotting metrics of :func:`predict`'s ``table`` (spotted, not ``records=``-scored)
+    against annotated ``records`` of the same videos; the dict ``mer-score evaluate.spotting=true``
+    writes (docs/scoring.md#evaluating-spotting).
+
+        truth = read_annotations("long.csv", format="csv", label_map="all")  # every interval counts
+        table = mer.predict(sorted({r.path for r in truth}), model=model)
+        mer.spotting_metrics(table, truth, label_map="megc3")["overall"]["f1"]
+
+    ``label_map`` maps the annotated emotions to the model's classes for the STRS analysis (as
+    written without one); ``unannotated`` says what a video of the table without annotations is:
+    ``"skip"`` (not evaluated) or ``"negative"`` (no expression: each spot a false positive).
+    """
+    from mer.scoring.spotting_eval import evaluate_table
+
+    return evaluate_table(table, records, iou=iou, micro_max_s=micro_max_s, label_map=label_map, unannotated=unannotated)

@@ -8,7 +8,10 @@ emotion and its probability, a probability per class and per AU), appended per v
 goes on; the run ends with a summary and exits 1 when any video failed. Re-running the same
 command skips finished videos (``overwrite=true`` redoes them, ``retry_failed=true`` the failed
 ones). ``shard=I/N`` (or a Slurm job array's task, or torchrun's RANK / WORLD_SIZE) scores every
-N-th video into ``<output>.part-I-of-N``; ``merge=<output>`` joins the parts.
+N-th video into ``<output>.part-I-of-N``; ``merge=<output>`` joins the parts. With
+``data=<format> data.annotations=FILE`` the annotated intervals are scored instead of spotted;
+adding ``evaluate.spotting=true`` spots in the annotated videos and writes the MEGC spotting
+metrics beside the table, ``<output stem>.spotting.json`` (:mod:`mer.scoring.spotting_eval`).
 """
 
 from __future__ import annotations
@@ -40,9 +43,15 @@ def score(cfg: DictConfig) -> dict:
     from mer.scoring.run import columns, score_videos
     from mer.scoring.spotting import SpottingConfig
 
+    spot_annotated = evaluates_spotting(cfg)
     model = load_scoring_model(cfg.checkpoint, select_device(cfg.device))
-    records_by_video = None
-    if cfg.get("data") is not None:  # annotated intervals: read as training reads them
+    records_by_video = truth = None
+    if spot_annotated:  # spot in the annotated videos (and input's), then compare with the annotations
+        truth = read_truth(cfg)
+        videos = sorted({Path(r.path) for r in truth} | set(find_videos(cfg.input) if cfg.get("input") else ()), key=str)
+        if not videos:
+            raise ValueError(f"evaluate.spotting=true: no annotated interval in {cfg.data.annotations} and no input=")
+    elif cfg.get("data") is not None:  # annotated intervals: read as training reads them
         records_by_video = defaultdict(list)
         for r in load_records(OmegaConf.merge(cfg.data, {"strict": False})):
             records_by_video[r.path].append(r)
@@ -98,7 +107,51 @@ def score(cfg: DictConfig) -> dict:
         output,
     )
     print(f"mer.score: done {done}, skipped {skipped}, failed {summary['error']} -> {output}", file=sys.stderr)
+    if truth is not None:
+        report_spotting(output, truth, cfg)
     return summary
+
+
+def evaluates_spotting(cfg: DictConfig) -> bool:
+    """``data=... evaluate.spotting=true``: spot in the annotated videos and evaluate the spots."""
+    if not (cfg.get("evaluate") or {}).get("spotting"):
+        return False
+    if cfg.get("data") is None:
+        raise ValueError("evaluate.spotting=true compares spots with annotations: give data=<format> data.annotations=FILE")
+    return True
+
+
+def read_truth(cfg: DictConfig):
+    """The annotated intervals, every one whatever its emotion (``label_map=all``): each counts in spotting."""
+    from mer.data.build import load_records
+
+    return load_records(OmegaConf.merge(cfg.data, {"strict": False, "label_map": "all"}))
+
+
+def report_spotting(table: Path, truth, cfg: DictConfig) -> Path:
+    """Evaluate the spotted rows of ``table`` against ``truth`` (MEGC) and write ``<stem>.spotting.json`` beside it."""
+    from mer.data.build import annotation_path
+    from mer.scoring.spotting_eval import summary_line, write_spotting_report
+
+    options = cfg.evaluate
+    path, report = write_spotting_report(
+        table,
+        truth,
+        iou=float(options.iou),
+        micro_max_s=float(options.micro_max_s),
+        label_map=cfg.data.label_map,
+        unannotated=str(options.unannotated),
+        about={
+            "annotations": str(annotation_path(cfg.data)),
+            "annotated_intervals": len(truth),
+            "skipped_rows": len(truth.skipped),
+        },
+    )
+    if report["analysis_note"]:
+        log.warning("%s", report["analysis_note"])
+    log.info("%s -> %s", summary_line(report), path)
+    print(f"mer.score: {summary_line(report)} -> {path}", file=sys.stderr)
+    return path
 
 
 @command("score")
@@ -106,8 +159,11 @@ def main(cfg: DictConfig) -> None:
     from mer.scoring.outputs import merge_parts
 
     if cfg.merge:
+        evaluate = evaluates_spotting(cfg)
         path = merge_parts(Path(cfg.merge))
         print(f"mer.score: merged into {path}", file=sys.stderr)
+        if evaluate:
+            report_spotting(path, read_truth(cfg), cfg)
         return
     missing = [k for k in ("checkpoint", "input") if not cfg.get(k) and not (k == "input" and cfg.get("data") is not None)]
     if missing:

@@ -184,7 +184,7 @@ def run_ours(checkpoint: Path, videos: list[Path], work: Path, poll: float) -> M
 def spotting_counts(results: Path, videos: list[Path]) -> dict:
     """Pooled MEGC spotting scores (IoU >= 0.5) of the ``ok`` rows of ``results`` against each video's sidecar."""
     from mer.data.synthetic import read_long_video_info
-    from mer.scoring.spotting import evaluate_spotting, spotting_scores
+    from mer.scoring.spotting_eval import evaluate_spotting, spotting_scores
 
     found: dict[str, list[tuple[int, int]]] = {str(v): [] for v in videos}
     with open(results, newline="") as file:

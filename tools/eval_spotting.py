@@ -23,15 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from mer.data.synthetic import LongVideoInfo, read_long_video_info, sidecar_path, write_long_video
-from mer.scoring.spotting import (
-    MotionSpotter,
-    SpottingConfig,
-    evaluate_spotting,
-    find_intervals,
-    remove_baseline,
-    spotting_scores,
-    threshold_level,
-)
+from mer.scoring.spotting import MotionSpotter, SpottingConfig, find_intervals, remove_baseline, threshold_level
+from mer.scoring.spotting_eval import evaluate_spotting, spotting_scores
 
 CROP = 64  # px, the spotter's working size
 

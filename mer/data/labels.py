@@ -9,7 +9,7 @@ SMIC, 4DME, CAS(ME)^2 and CAS(ME)^3 part C label by valence, not by emotion: "po
 "negative" are words of the vocabulary of their own (not aliases of happiness or of any one
 negative emotion), so a map that merges emotions into valence classes (megc3) takes them as they
 are and the per-emotion maps leave them out. "unknown" is a row whose data set codes no emotion
-(SAMM long videos): only the one-class spotting map takes it.
+(SAMM long videos): only the one-class map ``all`` takes it.
 """
 
 from __future__ import annotations
@@ -133,11 +133,13 @@ def megc3() -> LabelMap:
     return LabelMap("megc3", ("negative", "positive", "surprise"), assign)
 
 
-@LABEL_MAPS.register("spotting")
-def spotting() -> LabelMap:
-    """Every interval, whatever its emotion ("unknown" included): one class. For spotting, which asks
-    where expressions are, not which; long-video readers keep micro/macro in ``extra["type"]``."""
-    return LabelMap("spotting", ("expression",), {e: "expression" for e in EMOTIONS})
+@LABEL_MAPS.register("all")
+def all_emotions() -> LabelMap:
+    """One class, ``expression``, for every emotion of the vocabulary ("unknown" included): the
+    ground truth of spotting, which asks where the expressions are, not which (mer-score's
+    spotting evaluation reads annotations so; long-video readers keep micro/macro in
+    ``extra["type"]``), and the own map of SAMM long videos, which code no emotion."""
+    return LabelMap("all", ("expression",), {e: "expression" for e in EMOTIONS})
 
 
 def get_label_map(name: str | LabelMap) -> LabelMap:

@@ -33,11 +33,14 @@ Only a ring buffer of the last 2k+1 crops is kept, plus the 1-D signal (one floa
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+# the MEGC evaluation of spotted intervals lives in spotting_eval; these stay importable from here
+from mer.scoring.spotting_eval import evaluate_spotting, interval_iou, spotting_scores  # noqa: F401
 
 MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
 
@@ -305,63 +308,3 @@ def _fit_length(onset: int, apex: int, offset: int, shortest: int, longest: int,
         offset = min(n - 1, onset + shortest - 1)
         onset = max(0, offset - shortest + 1)
     return onset, offset
-
-
-# ---- evaluation (MEGC spotting protocol) -----------------------------------------------------
-
-
-def _bounds(x: Interval | Sequence[int]) -> tuple[int, int]:
-    """(onset, offset) of an Interval, an (onset, offset) pair or an (onset, apex, offset) triple."""
-    if isinstance(x, Interval) or hasattr(x, "onset"):
-        return int(x.onset), int(x.offset)
-    return int(x[0]), int(x[-1])
-
-
-def interval_iou(a: Interval | Sequence[int], b: Interval | Sequence[int]) -> float:
-    """Intersection over union of two frame intervals with inclusive bounds.
-
-    ``a`` and ``b`` are Intervals (or anything with ``onset``/``offset``) or (onset, offset)
-    tuples, or (onset, apex, offset). [10, 19] and [15, 24]: 5 frames shared of 15 -> 1/3.
-    """
-    (a0, a1), (b0, b1) = _bounds(a), _bounds(b)
-    inter = min(a1, b1) - max(a0, b0) + 1
-    if inter <= 0:
-        return 0.0
-    return inter / ((a1 - a0 + 1) + (b1 - b0 + 1) - inter)
-
-
-def evaluate_spotting(
-    predicted: Sequence[Interval | Sequence[int]], truth: Sequence[Interval | Sequence[int]], iou: float = 0.5
-) -> dict:
-    """MEGC spotting counts and scores for one video (or pooled lists of one video's intervals).
-
-    A prediction is a true positive (TP) when its IoU with a true interval not yet matched is
-    >= ``iou``; each true interval is matched at most once, the pairs taken greedily from the
-    highest IoU down. Unmatched predictions are false positives (FP), unmatched true intervals
-    false negatives (FN). precision = TP / (TP + FP), recall = TP / (TP + FN), f1 their harmonic
-    mean; each is 0 when its denominator is. To pool videos, sum tp/fp/fn and call
-    :func:`spotting_scores`.
-
-    Returns ``{"tp", "fp", "fn", "precision", "recall", "f1"}``.
-    """
-    pairs = sorted(
-        ((interval_iou(p, t), i, j) for i, p in enumerate(predicted) for j, t in enumerate(truth)),
-        key=lambda x: (-x[0], x[1], x[2]),
-    )
-    used_p, used_t = set(), set()
-    for value, i, j in pairs:
-        if value < iou:
-            break
-        if i not in used_p and j not in used_t:
-            used_p.add(i)
-            used_t.add(j)
-    tp = len(used_p)
-    return spotting_scores(tp, len(predicted) - tp, len(truth) - tp)
-
-
-def spotting_scores(tp: int, fp: int, fn: int) -> dict:
-    """``{"tp", "fp", "fn", "precision", "recall", "f1"}`` from counts (0 where undefined)."""
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}

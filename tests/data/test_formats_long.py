@@ -37,13 +37,13 @@ def write_casme_sq(tmp_path, rows):
 def test_casme_sq_reads_intervals_of_the_long_videos(tmp_path):
     path, root = write_casme_sq(tmp_path, CASME_SQ_ROWS)
     with pytest.raises(AnnotationError) as err:
-        read_annotations(path, format="casme_sq", root=root, label_map="spotting")
+        read_annotations(path, format="casme_sq", root=root, label_map="all")
     message = str(err.value)
     assert (
         f"{path}, sheet 'Sheet1', row 4: missing video or frame folder (participant 9 is not in sheet 'naming rule1')" in message
     )
     with pytest.warns(UserWarning):
-        records = read_annotations(path, format="casme_sq", root=root, label_map="spotting", strict=False)
+        records = read_annotations(path, format="casme_sq", root=root, label_map="all", strict=False)
     assert [r.clip_id for r in records] == ["s15/disgust1_1", "s15/disgust1_2", "s16/anger1_1", "s16/anger1_3"]
     assert len(records.skipped) == 1 and "sheet 'Sheet1', row 4:" in records.skipped[0]
     assert [r.extra["type"] for r in records] == ["micro", "macro", "micro", "macro"]
@@ -99,11 +99,11 @@ def test_samm_lv_reads_typed_intervals_without_emotion(tmp_path, samm_lv):
     sheets = {"FACS_Movement_Only": PREAMBLE + [SAMM_LV_HEADER] + SAMM_LV_ROWS, "Legend": [["AU codes"]]}
     path = write_workbook(tmp_path / "SAMM_LongVideos_V1_Release.xlsx", sheets)
     with pytest.raises(AnnotationError) as err:
-        read_annotations(path, format="samm_lv", root=samm_lv, label_map="spotting")
+        read_annotations(path, format="samm_lv", root=samm_lv, label_map="all")
     expected = f"{path}, sheet 'FACS_Movement_Only', row 14: expression type 'Blink' is neither micro nor macro"
     assert str(err.value).startswith(expected)
     with pytest.warns(UserWarning):
-        records = read_annotations(path, format="samm_lv", root=samm_lv, label_map="spotting", strict=False)
+        records = read_annotations(path, format="samm_lv", root=samm_lv, label_map="all", strict=False)
     assert [r.clip_id for r in records] == ["006_1_1", "006_1_2", "007_3_1"] and len(records.skipped) == 1
     assert [(r.extra["video"], r.extra["type"]) for r in records] == [("006_1", "micro"), ("006_1", "macro"), ("007_3", "macro")]
     assert [r.emotion for r in records] == ["unknown"] * 3 and [r.subject for r in records] == ["006", "006", "007"]

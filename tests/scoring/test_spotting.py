@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mer.data.synthetic import read_long_video_info, write_long_video
-from mer.scoring.spotting import Interval, MotionSpotter, SpottingConfig, evaluate_spotting, find_intervals, interval_iou, spot
+from mer.scoring.spotting import Interval, MotionSpotter, SpottingConfig, find_intervals, spot
+from mer.scoring.spotting_eval import evaluate_spotting, interval_iou
 
 
 def test_interval_iou_counts_inclusive_frames():

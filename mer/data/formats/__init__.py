@@ -151,7 +151,7 @@ def read_annotations(
             smic, smic_e, mmew, 4dme).
         root: folder the clips' paths are relative to (default: the annotation file's folder; a
             folder-labelled data set is read from ``path`` itself).
-        label_map: which classes to learn (dfme7, casme2_5, megc3, spotting, ...); None (default): the
+        label_map: which classes to learn (dfme7, casme2_5, megc3, all, ...); None (default): the
             format's own (:func:`default_label_map`). Clips of emotions the map excludes are left
             out, logged with their counts and counted in ``.excluded``.
         strict: raise :class:`AnnotationError` on the first invalid row (default), or skip it with

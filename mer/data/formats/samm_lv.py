@@ -6,7 +6,7 @@ is found by name. Columns used: Subject, Filename (``006_1_1``: expression 1 of 
 Onset, Apex, Offset, Type (``Micro - 1/2``, ``Macro``), Action Units; Inducement Code and Notes
 are kept in ``extra``. The releases code no emotion: the emotion is ``unknown`` (an "Estimated
 Emotion" or "Emotion" column is read when a file has one), which no recognition label map assigns:
-the format's own map is ``spotting`` (one class).
+the format's own map is ``all`` (one class, every emotion).
 
 Each row is an interval of a long video, read as an ``event_span`` clip of it with
 ``extra["video"]`` (``006_1``) and ``extra["type"]`` (micro / macro) for spotting. Frame cells are
@@ -36,7 +36,7 @@ COLUMNS = {
 OPTIONAL = ("aus", "emotion", "inducement", "notes")
 
 
-@register_format("samm_lv", label_map="spotting")
+@register_format("samm_lv", label_map="all")
 def read_samm_lv(path: Path, root: Path, fps: float | None = None) -> Iterator[RawRow]:
     sheet = read_sheet(path, COLUMNS, optional=OPTIONAL)
     videos = root / "SAMM_longvideos" if (root / "SAMM_longvideos").is_dir() else root
