@@ -131,6 +131,7 @@ def read_truth(cfg: DictConfig):
 def report_spotting(table: Path, truth, cfg: DictConfig) -> Path:
     """Evaluate the spotted rows of ``table`` against ``truth`` (MEGC) and write ``<stem>.spotting.json`` beside it."""
     from mer.data.build import annotation_path
+    from mer.data.formats import default_label_map
     from mer.scoring.spotting_eval import summary_line, write_spotting_report
 
     options = cfg.evaluate
@@ -139,7 +140,7 @@ def report_spotting(table: Path, truth, cfg: DictConfig) -> Path:
         truth,
         iou=float(options.iou),
         micro_max_s=float(options.micro_max_s),
-        label_map=cfg.data.label_map,
+        label_map=cfg.data.get("label_map") or default_label_map(cfg.data.format),  # null: the format's own, as reading takes it
         unannotated=str(options.unannotated),
         about={
             "annotations": str(annotation_path(cfg.data)),

@@ -99,3 +99,40 @@ def casme2_folders(root: Path) -> Path:
     index_folder(root / "sub01" / "EP03_02", range(1, 31))
     index_folder(root / "sub02" / "EP02_01f", range(100, 121))
     return root
+
+
+def write_casme_sq(tmp_path: Path, rows: list[list]) -> tuple[Path, Path]:
+    """A CAS(ME)^2 code file of these expression ``rows`` (headerless, as it ships) with its two
+    naming sheets, and the frames of two long videos: (the file, the data set's root)."""
+    root = tmp_path / "CAS(ME)^2"
+    index_folder(root / "rawpic" / "s15" / "15_0101disgustingteeth", range(1, 41))
+    index_folder(root / "rawpic" / "s16" / "16_0401girlcrashing", range(1, 31))
+    sheets = {
+        "Sheet1": rows,
+        "naming rule1": [[None, "s15", 1], [None, "s16", 2]],
+        "naming rule2": [["0101", "disgust1"], [401, "anger1"]],  # codes as text or as numbers
+    }
+    return write_workbook(tmp_path / "CAS(ME)^2code_final.xlsx", sheets), root
+
+
+# SAMM long videos: the header of SAMM_LongVideos_V1_Release.xlsx, after its preamble (the header is row 10)
+SAMM_LV_PREAMBLE = [["SAMM Long Videos"], ["Release 1"], []] + [[f"note {i}"] for i in range(6)]
+SAMM_LV_HEADER = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset",
+    "Apex",
+    "Offset",
+    "Duration",
+    "Type",
+    "Action Units",
+    "Notes",
+]
+
+
+def samm_lv_folders(root: Path) -> Path:
+    """The frames of two SAMM long videos under ``root/SAMM_longvideos``: 006_1 (images 1..40), 007_3 (1..30)."""
+    index_folder(root / "SAMM_longvideos" / "006_1", range(1, 41), pattern="006_1_{:04d}.jpg")
+    index_folder(root / "SAMM_longvideos" / "007_3", range(1, 31), pattern="007_3_{:04d}.jpg")
+    return root

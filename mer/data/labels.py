@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from mer.registry import Registry
 
+UNKNOWN = "unknown"  # the emotion of a row whose data set codes none (SAMM long videos)
 EMOTIONS = (
     "happiness",
     "sadness",
@@ -31,7 +32,7 @@ EMOTIONS = (
     "positive",  # valence labels (SMIC, 4DME, CAS(ME)^2, CAS(ME)^3 part C)
     "negative",
     "others",
-    "unknown",  # no emotion was coded (SAMM long videos): no recognition map assigns it
+    UNKNOWN,  # no recognition map assigns it
 )
 
 _ALIASES = {

@@ -221,10 +221,11 @@ def truth_from_records(
     """The annotated intervals per video (:func:`video_key`), and each video file's key.
 
     ``label_map`` turns an annotated emotion into the recogniser's class (None where the map
-    excludes it); without one the emotion is kept as written. Every interval of one video must
-    come from one file, and a file must hold one video.
+    excludes it); without one the emotion is kept as written. An interval coded without an
+    emotion (``unknown``: SAMM long videos) counts in spotting and has none for the analysis.
+    Every interval of one video must come from one file, and a file must hold one video.
     """
-    from mer.data.labels import get_label_map
+    from mer.data.labels import UNKNOWN, get_label_map
 
     labels = get_label_map(label_map) if label_map is not None else None
     truth: dict[str, list[TrueInterval]] = defaultdict(list)
@@ -236,9 +237,9 @@ def truth_from_records(
             raise ValueError(f"annotated video {key!r} is in two files, {path_of_key[key]} and {path}: one video is one file")
         if key_of_path.setdefault(path, key) != key:
             raise ValueError(f"{path} holds two annotated videos, {key_of_path[path]!r} and {key!r}: one video is one file")
-        emotion = r.emotion
-        if labels is not None:
-            index = labels.index(r.emotion)
+        emotion = None if r.emotion == UNKNOWN else r.emotion
+        if labels is not None and emotion is not None:
+            index = labels.index(emotion)
             emotion = None if index is None else labels.classes[index]
         kind = interval_type(r.extra.get("type"), (r.offset - r.onset) / r.fps, micro_max_s)
         truth[key].append(TrueInterval(int(r.onset), int(r.offset), kind, emotion))
@@ -303,8 +304,9 @@ def evaluate_table(
     if unannotated not in UNANNOTATED:
         raise ValueError(f"unannotated={unannotated!r}: expected one of {', '.join(UNANNOTATED)}")
     rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
-    note = _classes_note(rows, label_map)
     truth, key_of_path = truth_from_records(records, micro_max_s=micro_max_s, label_map=label_map)
+    emotions = any(t.emotion is not None for intervals in truth.values() for t in intervals)
+    note = _classes_note(rows, label_map) if emotions else ""  # no emotion to analyse (SAMM-LV): nothing to explain
     if note:  # the model's classes are not the map's: no analysis
         truth = {k: [TrueInterval(t.onset, t.offset, t.type) for t in v] for k, v in truth.items()}
     spotted, status = spots_from_rows(rows, micro_max_s=micro_max_s)

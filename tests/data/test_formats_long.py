@@ -9,7 +9,7 @@ from mer.data.formats import read_annotations
 from mer.data.records import AnnotationError
 from mer.data.samplers import build_sampler
 from mer.data.video import open_video
-from tests.helpers import index_folder, read_index, write_workbook
+from tests.helpers import SAMM_LV_HEADER, SAMM_LV_PREAMBLE, read_index, samm_lv_folders, write_casme_sq, write_workbook
 
 # ---- CAS(ME)^2: no header; naming sheets map participants and videos to folders ------------
 
@@ -20,18 +20,6 @@ CASME_SQ_ROWS = [
     [9, "anger1_2", 12, 15, 25, "(5)", "negative", "macro-expression", None],  # no participant 9
     [2, "anger1_3", 12, 15, 25, "(5)", "others", "macro-expression", None],
 ]
-
-
-def write_casme_sq(tmp_path, rows):
-    root = tmp_path / "CAS(ME)^2"
-    index_folder(root / "rawpic" / "s15" / "15_0101disgustingteeth", range(1, 41))
-    index_folder(root / "rawpic" / "s16" / "16_0401girlcrashing", range(1, 31))
-    sheets = {
-        "Sheet1": rows,
-        "naming rule1": [[None, "s15", 1], [None, "s16", 2]],
-        "naming rule2": [["0101", "disgust1"], [401, "anger1"]],  # codes as text or as numbers
-    }
-    return write_workbook(tmp_path / "CAS(ME)^2code_final.xlsx", sheets), root
 
 
 def test_casme_sq_reads_intervals_of_the_long_videos(tmp_path):
@@ -66,37 +54,21 @@ def test_casme_sq_coarse_emotions_under_megc3(tmp_path):
 
 # ---- SAMM long videos: a preamble, then the header; no emotion coded -------------------------
 
-SAMM_LV_HEADER = [
-    "Subject",
-    "Filename",
-    "Inducement Code",
-    "Onset",
-    "Apex",
-    "Offset",
-    "Duration",
-    "Type",
-    "Action Units",
-    "Notes",
-]
 SAMM_LV_ROWS = [
     [6, "006_1_1", 1, 5, 10, 20, 16, "Micro - 1/2", "4+L10", None],
     [6, "006_1_2", 1, 0, 25, 35, 0, "Macro", "AU1+AU2", "onset not coded"],  # onset 0: the apex starts it
     [7, "007_3_1", 3, 3, -1, 12, 10, "Macro", "12B+(5)", None],  # apex -1: not coded
     [7, "007_3_2", 3, 14, 20, 28, 15, "Blink", "43", None],  # not a micro or macro type
 ]
-PREAMBLE = [["SAMM Long Videos"], ["Release 1"], []] + [[f"note {i}"] for i in range(6)]  # the header is row 10
 
 
 @pytest.fixture
 def samm_lv(tmp_path):
-    root = tmp_path / "SAMMLV"
-    index_folder(root / "SAMM_longvideos" / "006_1", range(1, 41), pattern="006_1_{:04d}.jpg")
-    index_folder(root / "SAMM_longvideos" / "007_3", range(1, 31), pattern="007_3_{:04d}.jpg")
-    return root
+    return samm_lv_folders(tmp_path / "SAMMLV")
 
 
 def test_samm_lv_reads_typed_intervals_without_emotion(tmp_path, samm_lv):
-    sheets = {"FACS_Movement_Only": PREAMBLE + [SAMM_LV_HEADER] + SAMM_LV_ROWS, "Legend": [["AU codes"]]}
+    sheets = {"FACS_Movement_Only": SAMM_LV_PREAMBLE + [SAMM_LV_HEADER] + SAMM_LV_ROWS, "Legend": [["AU codes"]]}
     path = write_workbook(tmp_path / "SAMM_LongVideos_V1_Release.xlsx", sheets)
     with pytest.raises(AnnotationError) as err:
         read_annotations(path, format="samm_lv", root=samm_lv, label_map="all")

@@ -14,6 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from mer.data.formats import read_annotations
 from mer.data.records import ClipRecord
 from mer.data.synthetic import read_long_video_info, write_long_video
 from mer.scoring.spotting_eval import (
@@ -29,6 +30,7 @@ from mer.scoring.spotting_eval import (
     match_intervals,
     report_path,
 )
+from tests.helpers import SAMM_LV_HEADER, SAMM_LV_PREAMBLE, samm_lv_folders, write_casme_sq, write_workbook
 
 CONFIGS = Path(__file__).resolve().parents[2] / "mer" / "configs"
 
@@ -229,6 +231,87 @@ def test_refuses_rows_of_annotated_intervals_and_a_video_spread_over_two_files()
         evaluate_table([], [record("a.mp4", 0, 9, video="x"), record("a.mp4", 20, 29, video="y")])
     with pytest.raises(ValueError, match="unannotated"):
         evaluate_table([], records, unannotated="all")
+
+
+# ---- the long-video readers' records as ground truth --------------------------------------------
+
+
+def score_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("score", overrides=list(overrides))
+
+
+def test_samm_lv_intervals_without_emotion_are_the_ground_truth_by_video_and_type(tmp_path):
+    from mer.score import read_truth
+
+    root = samm_lv_folders(tmp_path / "SAMMLV")
+    rows = [  # no emotion column, as the releases ship; frame numbers from 1 (0: not coded)
+        [6, "006_1_1", 1, 5, 10, 12, 8, "Micro - 1/2", "4", None],
+        [6, "006_1_2", 1, 15, 25, 40, 26, "Macro", "12", None],
+        [7, "007_3_1", 3, 3, -1, 28, 26, "Macro", "1+2", None],
+        [7, "007_3_2", 3, 0, 8, 12, 5, "Micro - 1/2", "4", "onset not coded"],  # the apex starts it
+    ]
+    path = write_workbook(tmp_path / "SAMM_LongVideos_V2_Release.xlsx", {"FACS": SAMM_LV_PREAMBLE + [SAMM_LV_HEADER] + rows})
+    truth = read_truth(score_config("data=samm_lv", f"data.annotations={path}", f"data.root={root}"))  # as mer-score reads it
+    assert [r.clip_id for r in truth] == ["006_1_1", "006_1_2", "007_3_1", "007_3_2"] and not truth.skipped
+    assert {r.emotion for r in truth} == {"unknown"}  # kept: every interval counts in spotting
+    assert [(r.extra["video"], r.extra["type"]) for r in truth] == [
+        ("006_1", "micro"),
+        ("006_1", "macro"),
+        ("007_3", "macro"),
+        ("007_3", "micro"),
+    ]
+    own = read_annotations(path, format="samm_lv", root=root)  # the format's own map is the same one-class 'all'
+    assert [(r.clip_id, r.label) for r in own] == [(r.clip_id, 0) for r in truth]
+    video = {r.extra["video"]: r.path for r in truth}
+    spots = [  # positions in the long videos (image n is position n - 1); 200 fps: micro up to 20 frames here
+        row(video["006_1"], 4, 11, fps=200),  # 006_1_1 exactly: micro TP
+        row(video["006_1"], 16, 38, fps=200),  # 23 of 26 frames of 006_1_2: macro TP
+        row(video["006_1"], 30, 33, fps=200),  # inside 006_1_2 but micro: micro FP
+        row(video["007_3"], 7, 11, fps=200),  # 007_3_2 (onset from its apex): micro TP; 007_3_1 missed
+    ]
+    report = evaluate_table(spots, truth, micro_max_s=0.1, label_map="all")
+    assert set(report["per_video"]) == {"006_1", "007_3"} and report["per_video"]["006_1"]["path"] == video["006_1"]
+    assert counts(report["per_video"]["006_1"][MICRO]) == (1, 1, 0)
+    assert counts(report["per_video"]["006_1"][MACRO]) == (1, 0, 0)
+    assert counts(report["per_video"]["007_3"][MICRO]) == (1, 0, 0)
+    assert counts(report["per_video"]["007_3"][MACRO]) == (0, 0, 1)
+    assert counts(report[MICRO]) == (2, 1, 0) and counts(report[MACRO]) == (1, 0, 1) and counts(report["overall"]) == (3, 1, 1)
+    # no emotion coded: nothing to analyse, and nothing to warn about
+    assert report["overall"]["strs"] is None and report["analysis_note"] == ""
+
+
+def test_casme_sq_intervals_are_the_ground_truth_by_video_and_type(tmp_path):
+    from mer.score import read_truth
+
+    rows = [  # participant, video_expression, onset, apex, offset, AUs, emotion, type, self-report
+        [1, "disgust1_1", 5, 10, 20, "4", "negative", "micro-expression", "disgust"],
+        [1, "disgust1_2", 22, 0, 30, "12", "positive", "macro-expression", "happy"],  # apex 0: not coded
+        [2, "anger1_1", 3, 8, 0, "12B", "surprise", "micro-expression", None],  # offset 0: the apex
+        [2, "anger1_3", 12, 15, 25, "(5)", "others", "macro-expression", None],
+    ]
+    path, root = write_casme_sq(tmp_path, rows)
+    quoted = f"data.annotations='{path}'", f"data.root='{root}'"  # a Hydra value with parentheses is quoted: CAS(ME)^2
+    truth = read_truth(score_config("data=casme_sq", *quoted))
+    assert len(truth) == 4 and not truth.excluded  # 'others' too: megc3 would leave it out, spotting counts it
+    s15, s16 = "s15/15_0101disgustingteeth", "s16/16_0401girlcrashing"
+    assert [(r.extra["video"], r.extra["type"]) for r in truth] == [
+        (s15, "micro"),
+        (s15, "macro"),
+        (s16, "micro"),
+        (s16, "macro"),
+    ]
+    video = {r.extra["video"]: r.path for r in truth}
+    spots = [  # 30 fps: micro up to 0.5 s, 15 frames
+        row(video[s15], 4, 19, "negative"),  # disgust1_1 exactly (15 frames): micro TP, rightly recognised
+        row(video[s16], 8, 25, "negative"),  # 14 of 18 frames of anger1_3 (17 frames): macro TP; its 'others' is no class
+    ]
+    report = evaluate_table(spots, truth, label_map="megc3")
+    assert counts(report["per_video"][s15][MICRO]) == (1, 0, 0) and counts(report["per_video"][s15][MACRO]) == (0, 0, 1)
+    assert counts(report["per_video"][s16][MICRO]) == (0, 0, 1) and counts(report["per_video"][s16][MACRO]) == (1, 0, 0)
+    assert counts(report["overall"]) == (2, 0, 2)
+    analysis = report["overall"]["analysis"]
+    assert analysis["pairs"] == 1 and analysis["classes"] == ["negative", "positive", "surprise"]
 
 
 # ---- mer-score on tiny synthetic long videos ---------------------------------------------------
