@@ -74,6 +74,18 @@ def write_workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
     return path
 
 
+# the columns of CASME2-coding-20140508.xlsx, in order (two of them without a name)
+CASME2_HEADER = [
+    "Subject",
+    "Filename",
+    "Unnamed: 2",
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    "Unnamed: 6",
+    "Action Units",
+    "Estimated Emotion",
+]
 # the rows above the header of SAMM_Micro_FACS_Codes_v2.xlsx: its header is on row 13
 SAMM_PREAMBLE = [["SAMM micro-movements: FACS codes"], [], ["Coded by three coders"]] + [[]] * 8 + [["Subject details"]]
 # the columns of SAMM_Micro_FACS_Codes_v2.xlsx, in order

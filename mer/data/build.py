@@ -14,8 +14,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from mer.data.clip import ClipSpec, ClipTransform
+from mer.data.composite import COMPOSITE, CompositeAnnotations, DatasetSpec, dataset_specs, read_composite, shared_label_map
 from mer.data.dataset import ClipDataset
 from mer.data.formats import Annotations, format_label_map, read_annotations
+from mer.data.labels import LabelMap, get_label_map
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler, build_sampler
 from mer.data.splits import Fold, make_folds
@@ -39,17 +41,37 @@ def annotation_path(data_cfg) -> Path:
     return Path(data_cfg.annotations)
 
 
-def data_provenance(data_cfg) -> dict:
+def annotation_files(data_cfg) -> str | dict[str, str]:
+    """What a data config reads, as a report names it: its annotation file, or a composite's {set: file}."""
+    if is_composite(data_cfg):
+        return {s.name: str(s.annotations) for s in composite_specs(data_cfg)}
+    return str(annotation_path(data_cfg))
+
+
+def file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def data_provenance(data_cfg, records=None) -> dict:
     """Which data a run trained on: the annotation file and its SHA-256; for a generated set (its
     meta.json names the generator) also the digest of the whole set, videos included, which tells
-    whether two machines trained on the same bytes."""
+    whether two machines trained on the same bytes. For a composite: each set's file and digest
+    (with what was read of it, given its ``records``) and, as ``annotations_sha256``, a digest of
+    those digests."""
+    if is_composite(data_cfg):
+        sets = {
+            s.name: {"annotations": str(s.annotations), "annotations_sha256": file_sha256(s.annotations)}
+            for s in composite_specs(data_cfg)
+        }
+        if isinstance(records, CompositeAnnotations):
+            for name, read in records.composition().items():
+                sets[name] |= read
+        combined = "".join(f"{name}:{s['annotations_sha256']}\n" for name, s in sets.items())
+        return {"annotations_sha256": hashlib.sha256(combined.encode()).hexdigest(), "datasets": sets}
     if not data_cfg.get("synthetic") and not data_cfg.get("annotations"):
         return {"annotations": None}  # records handed to the trainer directly (tests, benchmarks)
     path = annotation_path(data_cfg)
-    out = {
-        "annotations": str(path),
-        "annotations_sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None,
-    }
+    out = {"annotations": str(path), "annotations_sha256": file_sha256(path)}
     try:  # a real data set's folder may hold a meta.json of its own
         meta = json.loads((path.parent / "meta.json").read_text())
     except (OSError, ValueError):
@@ -61,7 +83,19 @@ def data_provenance(data_cfg) -> dict:
     return out
 
 
+def is_composite(data_cfg) -> bool:
+    return data_cfg.get("format") == COMPOSITE
+
+
+def composite_specs(data_cfg) -> list[DatasetSpec]:
+    """The checked sets of a composite data config (``data.datasets``)."""
+    return dataset_specs(_plain(data_cfg.get("datasets")), strict=data_cfg.get("strict", True), fps=data_cfg.get("fps"))
+
+
 def load_records(data_cfg) -> Annotations:
+    """The records of a data config: one annotation file, or each set of a composite (namespaced)."""
+    if is_composite(data_cfg):
+        return read_composite(composite_specs(data_cfg), label_map=data_cfg.get("label_map"))
     return read_annotations(
         annotation_path(data_cfg),
         format=data_cfg.format,
@@ -72,9 +106,18 @@ def load_records(data_cfg) -> Annotations:
     )
 
 
+def data_label_map(data_cfg) -> LabelMap:
+    """The label map of a data config: ``data.label_map``; null: the format's own (a composite's:
+    the own map its sets share, :func:`mer.data.composite.shared_label_map`)."""
+    label_map = data_cfg.get("label_map")
+    if is_composite(data_cfg):
+        return get_label_map(shared_label_map(composite_specs(data_cfg)) if label_map is None else label_map)
+    return format_label_map(data_cfg.format, label_map)
+
+
 def class_names(data_cfg) -> list[str]:
-    """The classes of ``data.label_map``; null: the format's own."""
-    return list(format_label_map(data_cfg.format, data_cfg.get("label_map")).classes)
+    """The classes of the data config's label map (:func:`data_label_map`)."""
+    return list(data_label_map(data_cfg).classes)
 
 
 def build_clip_sampler(sampler_cfg) -> ClipSampler:

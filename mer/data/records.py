@@ -32,6 +32,7 @@ class ClipRecord:
     start: int = 0  # the clip's span in the source: [start, stop); a long recording may hold many clips
     stop: int = 0  # 0 means n_frames
     first_frame: int = 0  # the data set's frame number at position 0
+    dataset: str = ""  # the set of a composite it was read in (its name, e.g. "casme2"); "" outside one
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property

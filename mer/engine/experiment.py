@@ -4,8 +4,9 @@ trial (``mer.tune``) runs it with its own fold and ``evaluate_test=false``.
 
 Subject-independent always: each fold trains on some subjects, selects its best epoch on
 validation subjects carved from them, and is tested on subjects it never saw. UF1/UAR are
-computed once over the test predictions pooled across folds (MEGC style); per-fold figures sit
-beside them in metrics.json. The run folder holds config.yaml, metrics.json, predictions.csv,
+computed once over the test predictions pooled across folds (MEGC style), and for a composite
+of data sets also over each set's share of them (``per_dataset``); per-fold figures sit beside
+them in metrics.json. The run folder holds config.yaml, metrics.json, predictions.csv,
 confusion_matrix.png, curves.png, tensorboard/, fold*/{last,best}.pt and best.pt.
 """
 
@@ -340,7 +341,17 @@ def run(
     if folds is None:
         folds = build_folds(records, cfg.cv)
     meta = {"config": plain_config(cfg), "class_names": names, "au_names": au_list, "input": ClipSpec.from_config(cfg).to_dict()}
-    provenance = environment(device) | {"data": data_provenance(cfg.data)}
+    provenance = environment(device) | {"data": data_provenance(cfg.data, records)}
+    for name, part in provenance["data"].get("datasets", {}).items():
+        if "clips" not in part:  # a composite's records handed over (a search's): nothing read here
+            continue
+        log.info(
+            "%s: %s clips of %s subjects; excluded by the label map: %s",
+            name,
+            part.get("clips"),
+            part.get("subjects"),
+            part.get("excluded") or "none",
+        )
     log.info(
         "torch %s on %s (%s, %d threads); data %s",
         provenance["torch"],
@@ -399,4 +410,6 @@ def write_outputs(
             result["accuracy"],
             au_f1_text(result),
         )
+    for name, part in result.get("per_dataset", {}).items():
+        log.info("test (pooled) on %s: UF1 %.4f  UAR %.4f  (%d clips)", name, part["uf1"], part["uar"], part["clips"])
     log.info("results in %s", run_dir)

@@ -204,7 +204,8 @@ def predict(model: nn.Module, loader: DataLoader, *, device: torch.device, progr
         for i, clip_id in enumerate(part.clip_ids):
             au = (part.au_true[i], part.au_probs[i]) if part.au_probs else None
             rows.setdefault(clip_id, (part.subjects[i], part.true[i], part.probs[i], au))
-    order = [r.clip_id for r in getattr(loader.dataset, "records", [])] or list(rows)  # dataset order, whatever the ranks
+    records = getattr(loader.dataset, "records", [])
+    order = [r.clip_id for r in records] or list(rows)  # dataset order, whatever the ranks
     lost = [clip_id for clip_id in order if clip_id not in rows]
     if lost:  # clips that failed to load (each named in a warning): predicted on the rest
         log.warning("%d of %d clips could not be loaded and have no prediction: %s", len(lost), len(order), ", ".join(lost[:5]))
@@ -219,6 +220,9 @@ def predict(model: nn.Module, loader: DataLoader, *, device: torch.device, progr
         if au is not None:
             merged.au_true.append(au[0])
             merged.au_probs.append(au[1])
+    sets = {r.clip_id: r.dataset for r in records if r.dataset}
+    if sets:  # the clips of a composite: each one's set
+        merged.datasets = [sets[clip_id] for clip_id in merged.clip_ids]
     return merged
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mer.engine.metrics import au_metrics, choose_au_thresholds, classification_metrics
+from mer.engine.metrics import au_metrics, choose_au_thresholds, classification_metrics, per_dataset_metrics
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Predictions:
     au_thresholds: list[list[float]] = field(
         default_factory=list
     )  # (N, K) the model's AU decision thresholds; empty: none chosen
+    datasets: list[str] = field(default_factory=list)  # (N,) each clip's set in a composite; empty outside one
 
     @property
     def pred(self) -> list[int]:
@@ -29,8 +30,11 @@ class Predictions:
 
     def metrics(self, num_classes: int) -> dict:
         """Classification metrics, and AU metrics at 0.5 (``au_f1``) and, when the model has
-        thresholds chosen on validation, at those (``au_f1_tuned``, ``per_au_f1_tuned``)."""
+        thresholds chosen on validation, at those (``au_f1_tuned``, ``per_au_f1_tuned``); for the
+        clips of a composite also each set's UF1, UAR and clip count (``per_dataset``)."""
         out = classification_metrics(self.true, self.pred, num_classes)
+        if self.datasets:
+            out["per_dataset"] = per_dataset_metrics(self.true, self.pred, self.datasets, num_classes)
         if self.au_probs:
             au_true, au_probs = np.array(self.au_true), np.array(self.au_probs)
             out.update(au_metrics(au_true, au_probs))
@@ -50,9 +54,14 @@ class Predictions:
         return self
 
     def extend(self, other: Predictions) -> Predictions:
-        if bool(self.au_thresholds) != bool(other.au_thresholds) and self.au_probs and other.au_probs:
-            self.au_thresholds = []  # not every part has thresholds: report at 0.5 only
-            other = Predictions(**{**other.__dict__, "au_thresholds": []})
-        for name in ("clip_ids", "subjects", "true", "probs", "au_true", "au_probs", "au_thresholds"):
+        """``other``'s clips appended; a per-clip list only one side has (AU thresholds, sets: e.g.
+        a fold saved before they were recorded) is dropped, so each list keeps one entry per clip."""
+        if self.clip_ids and other.clip_ids:
+            partial = {
+                name: [] for name in ("au_thresholds", "datasets") if bool(getattr(self, name)) != bool(getattr(other, name))
+            }
+            self.__dict__.update(partial)  # without thresholds: AU F1 at 0.5 only
+            other = Predictions(**{**other.__dict__, **partial})
+        for name in ("clip_ids", "subjects", "true", "probs", "au_true", "au_probs", "au_thresholds", "datasets"):
             getattr(self, name).extend(getattr(other, name))
         return self

@@ -94,6 +94,8 @@ def named_metrics(metrics: dict, class_names: Sequence[str], au_names: Sequence[
         out["per_au_tuned"] = {au_code(au): f1 for au, f1 in zip(au_names, metrics["per_au_f1_tuned"])}
     if metrics.get("per_au_auc"):
         out["per_au_auc"] = {au_code(au): auc for au, auc in zip(au_names, metrics["per_au_auc"])}
+    if metrics.get("per_dataset"):
+        out["per_dataset"] = metrics["per_dataset"]
     out["confusion"] = metrics["confusion"]
     return out
 
@@ -116,6 +118,8 @@ def predictions_table(predictions, class_names: Sequence[str], au_names: Sequenc
             "predicted": [class_names[i] for i in predictions.pred],
         }
     )
+    if predictions.datasets:  # a composite's clips: each one's set
+        table.insert(0, "dataset", predictions.datasets)
     for i, name in enumerate(class_names):
         table[f"p_{name}"] = probs[:, i].round(PROBABILITY_DECIMALS)
     if predictions.au_probs:

@@ -15,19 +15,16 @@ from mer.data.labels import get_label_map
 from mer.data.records import AnnotationError
 from mer.data.samplers import build_sampler
 from mer.data.video import open_video
-from tests.helpers import SAMM_HEADER, SAMM_PREAMBLE, casme2_folders, index_folder, index_video, read_index, write_workbook
-
-CASME2_HEADER = [
-    "Subject",
-    "Filename",
-    "Unnamed: 2",
-    "OnsetFrame",
-    "ApexFrame",
-    "OffsetFrame",
-    "Unnamed: 6",
-    "Action Units",
-    "Estimated Emotion",
-]
+from tests.helpers import (
+    CASME2_HEADER,
+    SAMM_HEADER,
+    SAMM_PREAMBLE,
+    casme2_folders,
+    index_folder,
+    index_video,
+    read_index,
+    write_workbook,
+)
 
 
 @pytest.fixture
@@ -109,10 +106,14 @@ DATA_CONFIGS = sorted(p.stem for p in (Path(mer.configs.__file__).parent / "data
 @pytest.mark.parametrize("name", DATA_CONFIGS)
 def test_each_data_config_learns_its_formats_own_classes(name):
     data = compose("train", [f"data={name}"]).data
-    own = default_label_map(data.format)
-    if name.startswith("synthetic"):  # DFME-style: the dfme format's own classes
+    if data.format == "composite":  # several sets under one map: MEGC's three classes
+        assert name in ("composite", "megc2019") and data.label_map == "megc3"
+        own = "megc3"
+    elif name.startswith("synthetic"):  # DFME-style: the dfme format's own classes
+        own = default_label_map(data.format)
         assert data.format == "dfme" and data.label_map == own
     else:
+        own = default_label_map(data.format)
         assert data.format == name and data.label_map == own
     assert class_names(data) == list(get_label_map(own).classes)
 

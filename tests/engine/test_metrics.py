@@ -3,6 +3,8 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from mer.engine.metrics import au_metrics, choose_au_thresholds, classification_metrics, present_aus
+from mer.engine.predictions import Predictions
+from mer.engine.reports import named_metrics, predictions_table
 
 
 def test_hand_computed_case():
@@ -98,3 +100,31 @@ def test_present_aus_names_the_aus_at_or_above_their_thresholds():
     assert present_aus(np.zeros((2, 0)), 0.5, []) == ["", ""]  # a model without the AU head
     # decided on the probability as a table writes it: 0.4999996 is written 0.5, which meets 0.5
     assert present_aus(np.array([[0.4999996, 0.4999994]]), 0.5, [4, 7]) == ["AU04"]
+
+
+def test_per_dataset_figures_of_pooled_predictions():
+    # set A: true 0 0 1 2, predicted 0 1 1 2 -> F1 2/3, 2/3, 1; recall 1/2, 1, 1
+    # set B: true 1 1 2, predicted 1 2 2 -> class 0 absent from both (left out); F1 2/3, 2/3; recall 1/2, 1
+    rows = [("A", 0, 0), ("B", 1, 1), ("A", 0, 1), ("B", 1, 2), ("A", 1, 1), ("A", 2, 2), ("B", 2, 2)]
+    pooled = Predictions(
+        clip_ids=[f"{s}/c{i}" for i, (s, _, _) in enumerate(rows)],
+        subjects=[f"{s}/s1" for s, _, _ in rows],
+        true=[t for _, t, _ in rows],
+        probs=[np.eye(3)[p].tolist() for _, _, p in rows],
+        datasets=[s for s, _, _ in rows],
+    )
+    per_dataset = pooled.metrics(3)["per_dataset"]
+    assert list(per_dataset) == ["A", "B"]
+    assert per_dataset["A"] == pytest.approx({"uf1": (2 / 3 + 2 / 3 + 1) / 3, "uar": (1 / 2 + 1 + 1) / 3, "clips": 4})
+    assert per_dataset["B"] == pytest.approx({"uf1": 2 / 3, "uar": (1 / 2 + 1) / 2, "clips": 3})
+    full = classification_metrics(pooled.true, pooled.pred, 3)  # the whole: not a mean of the sets
+    assert pooled.metrics(3)["uf1"] == pytest.approx(full["uf1"])
+    named = named_metrics(pooled.metrics(3), ["negative", "positive", "surprise"], [])
+    assert named["per_dataset"] == per_dataset
+    table = predictions_table(pooled, ["negative", "positive", "surprise"], [])
+    assert table.columns[0] == "dataset" and table["dataset"].tolist() == [s for s, _, _ in rows]
+    # a part without sets (a fold saved before they were recorded): no per-set figures rather than wrong ones
+    older = Predictions(clip_ids=["C/c9"], subjects=["C/s1"], true=[0], probs=[[1.0, 0.0, 0.0]])
+    merged = Predictions().extend(pooled).extend(older)
+    assert merged.datasets == [] and "per_dataset" not in merged.metrics(3)
+    assert "per_dataset" not in Predictions(**{**pooled.__dict__, "datasets": []}).metrics(3)

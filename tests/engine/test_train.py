@@ -202,6 +202,45 @@ def test_unknown_choices_name_the_valid_ones(tiny_set, tmp_path):
         run(make_cfg(tiny_set, "clip_sampler.name=middle"), tmp_path)
 
 
+def test_a_composite_of_two_sets_reports_each_set(tiny_set, tmp_path):
+    """Two csv sets cut from the tiny set, the second's subjects renamed to the first's names."""
+    from mer.engine.experiment import run
+
+    table = pd.read_csv(tiny_set)
+    subjects = sorted(table["subject"].unique())
+    first, second = table[table["subject"].isin(subjects[:4])], table[table["subject"].isin(subjects[4:])].copy()
+    second["subject"] = second["subject"].map(dict(zip(subjects[4:], subjects[:4])))
+    first.to_csv(tmp_path / "a.csv", index=False)
+    second.to_csv(tmp_path / "b.csv", index=False)
+    sets = [f"+data.datasets.{name}={{format:csv,annotations:'{tmp_path / name}.csv',root:'{tiny_set.parent}'}}" for name in "ab"]
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=composite",
+                *sets,
+                "data.crop_size=32",
+                "clip_sampler.num_frames=2",
+                "cv=kfold",
+                "cv.folds=2",
+                "trainer.epochs=1",
+                "trainer.num_workers=0",
+                "trainer.progress=false",
+                "trainer.batch_size=8",
+            ],
+        )
+    result = run(cfg, tmp_path / "run")
+    metrics, predictions = read_outputs(tmp_path / "run")
+    assert predictions.columns[:3].tolist() == ["fold", "dataset", "clip"]
+    assert set(predictions["subject"]) == {f"{name}/{s}" for name in "ab" for s in subjects[:4]}  # 8 people, not 4
+    assert (predictions["clip"].str.split("/").str[0] == predictions["dataset"]).all()
+    for name, part in (("a", first), ("b", second)):
+        assert metrics["per_dataset"][name]["clips"] == (predictions["dataset"] == name).sum() == len(part)
+        assert set(metrics["per_dataset"][name]) == {"uf1", "uar", "clips"}
+    assert result["per_dataset"] == metrics["per_dataset"] and metrics["classes"] == ["negative", "positive", "surprise"]
+    assert set(metrics["environment"]["data"]["datasets"]) == {"a", "b"}
+
+
 class NaNAtSecondStep(EmotionLoss):
     def __init__(self):
         super().__init__([1] * 7)
