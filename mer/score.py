@@ -34,7 +34,7 @@ log = logging.getLogger("mer.score")
 
 def score(cfg: DictConfig) -> dict:
     """Score the inputs of a ``score`` config; returns counts (ok, no_face, no_event, error, skipped)."""
-    from mer.data.build import load_records
+    from mer.data.build import annotation_files, load_records
     from mer.data.synthetic.cache import default_cache_dir
     from mer.runtime import select_device
     from mer.scoring.inputs import find_videos, parse_shard
@@ -50,7 +50,7 @@ def score(cfg: DictConfig) -> dict:
         truth = read_truth(cfg)
         videos = sorted({Path(r.path) for r in truth} | set(find_videos(cfg.input) if cfg.get("input") else ()), key=str)
         if not videos:
-            raise ValueError(f"evaluate.spotting=true: no annotated interval in {cfg.data.annotations} and no input=")
+            raise ValueError(f"evaluate.spotting=true: no annotated interval in {annotation_files(cfg.data)} and no input=")
     elif cfg.get("data") is not None:  # annotated intervals: read as training reads them
         records_by_video = defaultdict(list)
         for r in load_records(OmegaConf.merge(cfg.data, {"strict": False})):
@@ -130,8 +130,7 @@ def read_truth(cfg: DictConfig):
 
 def report_spotting(table: Path, truth, cfg: DictConfig) -> Path:
     """Evaluate the spotted rows of ``table`` against ``truth`` (MEGC) and write ``<stem>.spotting.json`` beside it."""
-    from mer.data.build import annotation_path
-    from mer.data.formats import default_label_map
+    from mer.data.build import annotation_files, data_label_map
     from mer.scoring.spotting_eval import summary_line, write_spotting_report
 
     options = cfg.evaluate
@@ -140,10 +139,10 @@ def report_spotting(table: Path, truth, cfg: DictConfig) -> Path:
         truth,
         iou=float(options.iou),
         micro_max_s=float(options.micro_max_s),
-        label_map=cfg.data.get("label_map") or default_label_map(cfg.data.format),  # null: the format's own, as reading takes it
+        label_map=data_label_map(cfg.data),  # null: the format's own, as reading takes it
         unannotated=str(options.unannotated),
         about={
-            "annotations": str(annotation_path(cfg.data)),
+            "annotations": annotation_files(cfg.data),
             "annotated_intervals": len(truth),
             "skipped_rows": len(truth.skipped),
         },

@@ -314,6 +314,37 @@ def test_casme_sq_intervals_are_the_ground_truth_by_video_and_type(tmp_path):
     assert analysis["pairs"] == 1 and analysis["classes"] == ["negative", "positive", "surprise"]
 
 
+def test_a_composite_of_long_video_sets_is_one_ground_truth_and_its_report_names_each_file(tmp_path):
+    from mer.score import read_truth, report_spotting
+
+    root = samm_lv_folders(tmp_path / "SAMMLV")
+    lv_rows = [[6, "006_1_1", 1, 5, 10, 12, 8, "Micro - 1/2", "4", None]]
+    samm_lv = write_workbook(tmp_path / "lv.xlsx", {"Sheet1": [SAMM_LV_HEADER, *lv_rows]})
+    casme_sq, casme_sq_root = write_casme_sq(tmp_path, [[1, "disgust1_1", 5, 10, 20, "4", "negative", "micro-expression", None]])
+    sets = {"samm_lv": (samm_lv, root), "casme_sq": (casme_sq, casme_sq_root)}
+    cfg = score_config(
+        "data=composite",
+        "evaluate.spotting=true",
+        *[
+            f"+data.datasets.{name}={{format: {name}, annotations: '{path}', root: '{folder}'}}"
+            for name, (path, folder) in sets.items()
+        ],
+    )
+    truth = read_truth(cfg)
+    assert [(r.dataset, r.emotion, r.extra["video"]) for r in truth] == [
+        ("samm_lv", "unknown", "006_1"),
+        ("casme_sq", "negative", "s15/15_0101disgustingteeth"),
+    ]
+    table = tmp_path / "spots.csv"
+    pd.DataFrame([row(truth[0].path, 4, 11, fps=200), row(truth[1].path, 4, 19, "negative")]).to_csv(table, index=False)
+    report = json.loads(report_spotting(table, truth, cfg).read_text())
+    assert report["annotations"] == {name: str(path) for name, (path, _) in sets.items()}
+    assert set(report["per_video"]) == {"006_1", "s15/15_0101disgustingteeth"} and counts(report[MICRO]) == (2, 0, 0)
+    assert (
+        report["micro"]["analysis"]["pairs"] == 1
+    )  # megc3, the composite's map: CAS(ME)^2's negative; SAMM-LV's unknown is no class
+
+
 # ---- mer-score on tiny synthetic long videos ---------------------------------------------------
 
 CLASSES = ["happiness", "sadness", "anger", "contempt", "fear", "disgust", "surprise"]  # dfme7
