@@ -343,3 +343,24 @@ def test_a_tiny_study_trains_end_to_end_and_is_not_run_twice(tmp_path):
     assert "| ce | 1 |" in (tmp_path / "out" / "imbalance" / "tables.md").read_text()
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0 and again.stdout.startswith("imbalance: 0 of 1 runs to do"), again.stderr[-3000:]
+
+
+def test_the_summary_shows_the_mean_per_au_auc_as_a_fraction_and_a_dash_without_aus():
+    rows = [
+        {
+            "study": "s",
+            "condition": c,
+            "seed": k,
+            "fold": "pooled",
+            "uf1": 0.5,
+            "uar": 0.5,
+            "minority_recall": 0.4,
+            "au_f1": f,
+            "au_auc": a,
+        }
+        for c, k, f, a in (("gates", 0, 0.7, 0.90), ("gates", 1, 0.7, 0.88), ("fer", 0, np.nan, np.nan))
+    ]
+    table = summary_table(pd.DataFrame(rows), "s", ["gates", "fer"]).splitlines()
+    assert table[0].endswith("| AU F1 | mean per-AU AUC | UF1 of single folds |") and table[1].count("|---") == 8
+    assert "| 70.0 ± 0.0 | 0.890 ± 0.010 | - |" in table[2]
+    assert "| - | - | - |" in table[3]  # FER only: no AU head, no AUC

@@ -41,6 +41,16 @@ def cell(values: Sequence[float]) -> str:
     return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
 
 
+def fraction_cell(values: Sequence[float]) -> str:
+    """A fraction such as an AUC: ``0.893 ± 0.004``, "-" for none."""
+    values = [v for v in values if not np.isnan(v)]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+
 def signed_cell(values: Sequence[float]) -> str:
     """A difference in points: ``+1.5 ± 2.5`` (population std, as ``cell``)."""
     if not len(values):
@@ -57,11 +67,12 @@ def _draws(record: pd.DataFrame) -> pd.DataFrame:
 
 def summary_table(record: pd.DataFrame, study: str, conditions: Sequence[str], *, tuned: bool = False) -> str:
     """Per condition: pooled UF1, UAR, the recall of the two smallest classes and the AU F1 (with
-    ``tuned``: also at the validation thresholds), mean ± std over draws, in points; and the UF1
-    of single folds, mean ± std over every fold of every draw. Conditions without runs are left out."""
+    ``tuned``: also at the validation thresholds), mean ± std over draws, in points; the mean
+    per-AU ROC AUC (a fraction); and the UF1 of single folds, mean ± std over every fold of every
+    draw. Conditions without runs are left out."""
     head = f"| {study} | runs | UF1 | UAR | recall, 2 smallest classes | AU F1 |"
     head += " AU F1, validation thresholds |" if tuned else ""
-    lines = [head + " UF1 of single folds |", "|---" * (7 + tuned) + "|"]
+    lines = [head + " mean per-AU AUC | UF1 of single folds |", "|---" * (8 + tuned) + "|"]
     for condition in conditions:
         own = record[record["condition"] == condition]
         pooled, folds = own[own["fold"] == POOLED], own[own["fold"] != POOLED]
@@ -69,6 +80,7 @@ def summary_table(record: pd.DataFrame, study: str, conditions: Sequence[str], *
             continue
         figures = [cell(pooled[name].tolist()) for name in ("uf1", "uar", "minority_recall", "au_f1")]
         figures += [cell(pooled["au_f1_tuned"].tolist())] if tuned else []
+        figures.append(fraction_cell(pooled["au_auc"].tolist()))
         lines.append(f"| {condition} | {len(pooled)} | " + " | ".join(figures) + f" | {cell(folds['uf1'].tolist())} |")
     return "\n".join(lines)
 
