@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from mer.data.clip import ClipSpec, ClipTransform
 from mer.data.dataset import ClipDataset
 from mer.data.formats import Annotations, read_annotations
-from mer.data.labels import get_label_map
+from mer.data.labels import LabelMap, get_label_map
 from mer.data.records import ClipRecord
 from mer.data.samplers import ClipSampler, build_sampler
 from mer.data.splits import Fold, make_folds
@@ -62,12 +62,13 @@ def data_provenance(data_cfg) -> dict:
     return out
 
 
-def load_records(data_cfg) -> Annotations:
+def load_records(data_cfg, *, label_map: str | LabelMap | None = None) -> Annotations:
+    """The records of a data config; ``label_map`` (a name or a LabelMap) instead of ``data.label_map``."""
     return read_annotations(
         annotation_path(data_cfg),
         format=data_cfg.format,
         root=data_cfg.get("root"),
-        label_map=data_cfg.label_map,
+        label_map=label_map or data_cfg.label_map,
         strict=data_cfg.get("strict", True),
         fps=data_cfg.get("fps"),
     )
