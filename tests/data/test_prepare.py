@@ -126,3 +126,13 @@ def test_a_second_run_skips_finished_clips_and_redoes_a_half_written_one(raw_set
         prepare_clips(records, tmp_path, **(options | {"size": 96}))
     again = prepare_clips(records, tmp_path, **(options | {"size": 96}), overwrite=True)
     assert again.prepared == ["c1", "c2"] and cv2.imread(str(done / "000000.png")).shape == (96, 96, 3)
+
+
+def test_a_clip_that_is_a_span_of_a_longer_recording_is_written_from_its_first_frame(raw_set, tmp_path):
+    """CAS(ME)^3's clips are onset..offset of a recording: only that span is written, positions counted from it."""
+    whole = next(r for r in raw_records(raw_set, EVERY_EMOTION) if r.clip_id == "c2")  # onset 1, apex 3, offset 6 of 8
+    span = whole.replace(clip_id="c2_span", start=1, stop=7)
+    summary = prepare_clips([span], tmp_path, size=SIZE, detect_frames=1, progress=False)
+    row = summary.table.iloc[0]
+    assert (row.onset, row.apex, row.offset, row.n_frames) == (0, 2, 5, 6)
+    assert len(list((tmp_path / "s1" / "c2_span").glob("*.png"))) == 6
