@@ -148,3 +148,27 @@ def samm_lv_folders(root: Path) -> Path:
     index_folder(root / "SAMM_longvideos" / "006_1", range(1, 41), pattern="006_1_{:04d}.jpg")
     index_folder(root / "SAMM_longvideos" / "007_3", range(1, 31), pattern="007_3_{:04d}.jpg")
     return root
+
+
+def face_in_frame(seed: int, n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` still frames (n, 256, 320, 3) of a synthetic face (128 px) and its eye centres (2, 2), image left first."""
+    from mer.data.synthetic import Canvas, Nuisance, iter_video, render_face, sample_identity
+
+    rng = np.random.default_rng(seed)
+    layers = render_face(sample_identity(rng), 128)
+    canvas = Canvas(320, 256, 96, 64)
+    frames = np.stack(list(iter_video(layers, [], n, 30.0, nuisance=Nuisance.none(), canvas=canvas, rng=rng)))
+    eyes = np.array([layers.landmarks["eye_center_R"], layers.landmarks["eye_center_L"]]) + [canvas.x, canvas.y]
+    return frames, eyes
+
+
+def turned(frames: np.ndarray, points: np.ndarray, angle: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (..., H, W, 3) turned by ``angle`` degrees (counter-clockwise as shown) and scaled about
+    their centre, and ``points`` (N, 2) with them."""
+    import cv2
+
+    h, w = frames.shape[-3:-1]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    turn = lambda f: cv2.warpAffine(f, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    out = turn(frames) if frames.ndim == 3 else np.stack([turn(f) for f in frames])
+    return out, points @ matrix[:, :2].T + matrix[:, 2]

@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mer"
-ENTRY_POINTS = {"mer.train", "mer.tune", "mer.score", "mer.evaluate", "mer.export", "mer.baseline", "mer.study", "mer.api"}
+ENTRY_POINTS = {
+    "mer.train",
+    "mer.tune",
+    "mer.score",
+    "mer.evaluate",
+    "mer.export",
+    "mer.baseline",
+    "mer.study",
+    "mer.prepare",
+    "mer.api",
+}
 LIBRARY = ("mer.data", "mer.models", "mer.losses", "mer.engine", "mer.scoring")
 # (package, packages it must not import)
 FORBIDDEN = {

@@ -92,15 +92,17 @@ def composite_specs(data_cfg) -> list[DatasetSpec]:
     return dataset_specs(_plain(data_cfg.get("datasets")), strict=data_cfg.get("strict", True), fps=data_cfg.get("fps"))
 
 
-def load_records(data_cfg) -> Annotations:
-    """The records of a data config: one annotation file, or each set of a composite (namespaced)."""
+def load_records(data_cfg, *, label_map: str | LabelMap | None = None) -> Annotations:
+    """The records of a data config: one annotation file, or each set of a composite (namespaced);
+    ``label_map`` (a name or a LabelMap) instead of ``data.label_map``."""
+    label_map = label_map or data_cfg.get("label_map")
     if is_composite(data_cfg):
-        return read_composite(composite_specs(data_cfg), label_map=data_cfg.get("label_map"))
+        return read_composite(composite_specs(data_cfg), label_map=label_map)
     return read_annotations(
         annotation_path(data_cfg),
         format=data_cfg.format,
         root=data_cfg.get("root"),
-        label_map=data_cfg.get("label_map"),
+        label_map=label_map,
         strict=data_cfg.get("strict", True),
         fps=data_cfg.get("fps"),
     )

@@ -494,5 +494,7 @@ def write_frame_folder(
     folder.mkdir(parents=True, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if pattern.lower().endswith((".jpg", ".jpeg")) else []
     for i, image in enumerate(frames):
-        cv2.imwrite(str(folder / pattern.format(start + i)), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), params)
+        path = folder / pattern.format(start + i)
+        if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), params):
+            raise OSError(f"{path}: the image could not be written")  # cv2 says so by its return value only
     return folder
