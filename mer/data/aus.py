@@ -1,10 +1,10 @@
 """Action units (FACS) parsed from the many ways data sets write them, to one canonical form.
 
 Accepted tokens, joined by ``+`` (or ``,``/``;``/spaces): ``4``, ``AU4``, ``L12`` / ``R14``
-(side), ``AU4(L)`` (side written after, as 4DME writes it), ``12B`` (intensity A-E), ``(5)``
-(uncertain / optional, as SAMM and CASME II mark it), and their combinations such as
-``AU4+L10`` or ``1+2+(5)``. Empty cells, ``/``, ``-`` and
-``none`` mean no AU.
+(side), ``12B`` (intensity A-E), ``(5)`` (uncertain / optional, as SAMM and CASME II mark it),
+a suffix in parentheses (as 4DME writes them): ``AU4(L)`` (side), ``AU12(B)`` (intensity), any
+other (``AU12(1)``, ``AU4(?)``) read as the AU without it; and their combinations such as
+``AU4+L10`` or ``1+2+(5)``. Empty cells, ``/``, ``-`` and ``none`` mean no AU.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 _TOKEN = re.compile(
     r"^(?P<open>\()?\s*(?:AU)?\s*(?P<side>[LRlr])?\s*(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-Ea-e])?"
-    r"(?:\((?P<side_after>[LRlr])\))?\s*(?P<close>\))?$",
+    r"(?:\((?P<suffix>[^()]{1,8})\))?\s*(?P<close>\))?$",
     re.IGNORECASE,
 )
 _SPLIT = re.compile(r"[+,;\s]+")
@@ -66,22 +66,34 @@ def parse_aus(text: object, where: str = "") -> tuple[ActionUnit, ...]:
             match is None
             or bool(match["open"]) != bool(match["close"])
             or int(match["number"]) == 0
-            or (match["side"] and match["side_after"])  # L12(R): which side?
+            or (match["side"] and _suffix_side(match))  # L12(R): which side?
+            or (match["intensity"] and _suffix_intensity(match))  # 12B(C): which intensity?
         ):
             prefix = f"{where}: " if where else ""
             raise AUParseError(
                 f"{prefix}{token!r} in AU cell {raw!r} is not an action unit (expected e.g. 4, AU4, L12, AU12(L), 12B, (5))"
             )
-        side = match["side"] or match["side_after"]
+        side = match["side"] or _suffix_side(match)
+        intensity = match["intensity"] or _suffix_intensity(match)
         units.add(
             ActionUnit(
                 number=int(match["number"]),
                 side=side.upper() if side else None,
-                intensity=match["intensity"].upper() if match["intensity"] else None,
+                intensity=intensity.upper() if intensity else None,
                 uncertain=bool(match["open"]),
             )
         )
     return tuple(sorted(units, key=_sort_key))
+
+
+def _suffix_side(match: re.Match) -> str | None:
+    suffix = (match["suffix"] or "").strip()
+    return suffix if suffix.upper() in ("L", "R") else None
+
+
+def _suffix_intensity(match: re.Match) -> str | None:
+    suffix = (match["suffix"] or "").strip()
+    return suffix if suffix.upper() in ("A", "B", "C", "D", "E") else None
 
 
 def format_aus(units: Iterable[ActionUnit]) -> str:

@@ -1,8 +1,8 @@
 """4DME: ``4DME_Labelling_Micro_release v1.xlsx`` and the gray frame folders
 ``<root>/gray_micro/<sub_ID>/<fold_name>/``.
 
-Columns used: sub_ID, fold_name, Emotion, Onset, Apex, Offset, AUs (tokens such as ``AU4(L)``:
-the side written after). The sheet also has one column per AU (AU1, AU2, ...): they repeat the
+Columns used: sub_ID, fold_name, Emotion, Onset, Apex, Offset, AUs (tokens with a suffix such as
+``AU4(L)``: mer.data.aus reads it). The sheet also has one column per AU (AU1, AU2, ...): they repeat the
 AUs cell and are not read. Emotions are 4DME's five: positive, negative, surprise, repression,
 others. ``root`` may be the folder holding ``gray_micro`` (default: the sheet's folder) or
 ``gray_micro`` itself. Frame cells are the numbers in the image names. Recorded at 60 fps.
