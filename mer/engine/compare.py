@@ -31,24 +31,25 @@ from mer.engine.record import POOLED, environments  # noqa: E402
 Predictions = pd.DataFrame  # one run's test clips: columns clip, true, predicted (class names)
 
 
-def cell(values: Sequence[float]) -> str:
-    """A table cell in points: mean ± std over runs, the value of a single run, "-" for none."""
-    values = [v for v in values if not np.isnan(v)]
+def _mean_std(values: Sequence[float], scale: float, digits: int) -> str:
+    """Mean ± population std of the values that are not NaN, times ``scale``; the value of a single
+    run; "-" for none."""
+    values = [scale * v for v in values if not np.isnan(v)]
     if not values:
         return "-"
     if len(values) == 1:
-        return f"{100 * values[0]:.1f}"
-    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def cell(values: Sequence[float]) -> str:
+    """A table cell in points: mean ± std over runs, the value of a single run, "-" for none."""
+    return _mean_std(values, 100, 1)
 
 
 def fraction_cell(values: Sequence[float]) -> str:
     """A fraction such as an AUC: ``0.893 ± 0.004``, "-" for none."""
-    values = [v for v in values if not np.isnan(v)]
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+    return _mean_std(values, 1, 3)
 
 
 def signed_cell(values: Sequence[float]) -> str:
