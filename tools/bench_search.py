@@ -8,6 +8,10 @@ r"""Search benchmark: pruning and parallel workers of ``python -m mer.tune``, an
         --tpe-startup 8 --threads 2 --num-workers 2 --cache ~/.cache/mer        # mer.train's own set: 80 min alone
     python tools/bench_search.py --out /work/bench_medium32 --continue-from /work/bench_medium --stages prune --trials 32 \
         <the same scale options> --pruners median halving       # those studies continued from 16 to 32 trials
+    python tools/bench_search.py --out /work/bench_study --data synthetic_study --training default --epochs 30 \
+        --precise-bn 20 --trials 40 --seeds 0 --pruners median --startup-trials 5 --warmup-epochs 3 --tpe-startup 10 \
+        --threads 2 --num-workers 2 --cache /root/.cache/mer --train-seeds 0 1 2 --parallel-trials 4 --single-threads 2
+        # the default model and search on the study set (data=synthetic_study), every setting mer.tune's default
 
 Every search is the real command, ``python -m mer.tune search=sampling ...``, run as a subprocess
 with ``OMP_NUM_THREADS=--threads`` (1 by default) on a reduced synthetic set (``--subjects`` x ``--clips`` clips of
@@ -58,23 +62,36 @@ from mer.tune import default_storage_url
 
 CONFIGS = Path(__file__).resolve().parents[1] / "mer" / "configs"
 STUDY = "mer-sampling"  # mer.tune's study name for search=sampling
-BASELINES = {"keyframe (default)": [], "uniform": ["clip_sampler=uniform"]}
+
+
+def baselines(cfg) -> dict[str, list[str]]:
+    """The default sampling, and uniform sampling at the default's frame count."""
+    return {
+        "keyframe (default)": [],
+        "uniform": ["clip_sampler=uniform", f"clip_sampler.num_frames={cfg.clip_sampler.num_frames}"],
+    }
 
 
 def scale_overrides(args) -> list[str]:
-    """The reduced scale: ``mer.train`` overrides shared by every search and every retraining."""
+    """The scale: ``mer.train`` overrides shared by every search and every retraining."""
+    if args.data is None:  # the reduced synthetic set
+        data = [
+            f"data.synthetic.n_subjects={args.subjects}",
+            f"data.synthetic.clips_per_subject={args.clips}",
+            f"data.synthetic.size={args.size}",
+            f"data.crop_size={args.size}",
+        ]
+    else:  # a data config as it stands, e.g. synthetic_study
+        data = [f"data={args.data}"]
+    training = ["loss=ce", "schedule=none"] if args.training == "ce" else []  # ce: the older figures' training
     return [
-        f"data.synthetic.n_subjects={args.subjects}",
-        f"data.synthetic.clips_per_subject={args.clips}",
-        f"data.synthetic.size={args.size}",
-        f"data.crop_size={args.size}",
+        *data,
         f"data.cache_dir={args.cache or args.out / 'cache'}",
         f"trainer.epochs={args.epochs}",
         f"trainer.num_workers={args.num_workers}",
         "trainer.progress=false",
         f"trainer.precise_bn_batches={args.precise_bn}",
-        "loss=ce",
-        "schedule=none",  # the training docs/search.md's figures were measured with
+        *training,
     ]
 
 
@@ -157,11 +174,13 @@ def stage_prune(args, results: dict) -> None:
     ]
     for seed in args.seeds:
         row = results.setdefault("prune", {}).setdefault(str(seed), {})
-        for name in ["none"] + args.pruners:
+        for name in args.pruners + ["none"]:  # the default search first: its best is the one tested
             if name in row:  # from an earlier invocation with the same settings
                 continue
             folder = args.out / f"prune_seed{seed}_{name}"
             before = 0
+            # an interrupted search is continued, as mer.tune resumes one (its wall time is then this run's only)
+            resumed = args.continue_from is None and folder.exists()
             if args.continue_from is not None:  # continue the earlier study to --trials, as mer.tune resumes one
                 if not folder.exists():
                     shutil.copytree(args.continue_from / folder.name, folder)
@@ -176,10 +195,11 @@ def stage_prune(args, results: dict) -> None:
                 *common,
                 f"final_test={final}",
                 threads=args.threads,
-                fresh=args.continue_from is None,
+                fresh=args.continue_from is None and not resumed,
             )
             fig = row[name]
             fig["continued_from_trials"] = before
+            fig["resumed"] = resumed
             print(
                 f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
                 f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s",
@@ -252,14 +272,17 @@ def stage_test(args, results: dict) -> None:
     search_dir = args.out / "prune_seed0_median"
     summary = json.loads((search_dir / "final" / "summary.json").read_text())
     study = optuna.load_study(study_name=STUDY, storage=default_storage_url(search_dir))
-    configs = {"best of the search": summary["overrides"]} | BASELINES
-    rows = {name: {"overrides": overrides, "seeds": {}} for name, overrides in configs.items()}
+    rows = results.get("test", {}).get("rows") or {}  # train seeds of an earlier invocation are kept
+    rows.setdefault("best of the search", {"overrides": summary["overrides"], "seeds": {}})
     rows["best of the search"]["seeds"]["0"] = {
         "uf1": summary["test_uf1"],
         "uar": summary["test_uar"],
         "clips": summary["test_clips"],
     }
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        configs = {"best of the search": summary["overrides"]} | baselines(compose("tune", overrides=scale_overrides(args)))
+        for name, overrides in configs.items():
+            rows.setdefault(name, {"overrides": overrides, "seeds": {}})
         for seed in args.train_seeds:
             base = scale_overrides(args) + [f"seed={seed}"]
             cfg = compose("tune", overrides=base)
@@ -276,6 +299,8 @@ def stage_test(args, results: dict) -> None:
                 got = finish(cfg, base, search_records, fold, test_records, best, out)
                 rows[name]["seeds"][str(seed)] = {"uf1": got["test_uf1"], "uar": got["test_uar"], "clips": got["test_clips"]}
                 print(f"{name} train seed {seed}: test UF1 {got['test_uf1']:.4f} UAR {got['test_uar']:.4f}", flush=True)
+                results["test"] = {"rows": rows, "test_subjects": study.user_attrs["test_subjects"]}
+                save(args, results)  # each retraining kept as it finishes
     results["test"] = {"rows": rows, "test_subjects": study.user_attrs["test_subjects"]}
     save(args, results)
 
@@ -358,6 +383,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/mer_bench_search"))
     parser.add_argument("--stages", nargs="+", default=["prune", "parallel", "test"], choices=["prune", "parallel", "test"])
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="a data config (e.g. synthetic_study) instead of the reduced set of --subjects/--clips/--size",
+    )
+    parser.add_argument(
+        "--training",
+        choices=["ce", "default"],
+        default="ce",
+        help="ce: loss=ce schedule=none, as the older figures were measured; default: mer.train's own loss and schedule",
+    )
     parser.add_argument("--subjects", type=int, default=16)
     parser.add_argument("--clips", type=int, default=8, help="clips per subject")
     parser.add_argument("--size", type=int, default=64, help="frame size and crop size (px)")
