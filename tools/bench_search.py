@@ -174,7 +174,8 @@ def stage_prune(args, results: dict) -> None:
     ]
     for seed in args.seeds:
         row = results.setdefault("prune", {}).setdefault(str(seed), {})
-        for name in args.pruners + ["none"]:  # the default search first: its best is the one tested
+        # the default search first: its best is the one tested
+        for name in args.pruners + (["none"] if args.unpruned else []):
             if name in row:  # from an earlier invocation with the same settings
                 continue
             folder = args.out / f"prune_seed{seed}_{name}"
@@ -406,6 +407,12 @@ def main() -> None:
     parser.add_argument("--warmup-epochs", type=int, default=2)
     parser.add_argument(
         "--reduction-factor", type=int, default=None, help="pruner.reduction_factor of halving and hyperband (default: Optuna's)"
+    )
+    parser.add_argument(
+        "--unpruned",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run each seed's search without pruning too (--no-unpruned: later, in another invocation)",
     )
     parser.add_argument("--tpe-startup", type=int, default=10, help="sampler_startup_trials: random trials before TPE models")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each pruning search and of the test retrainings")
