@@ -124,6 +124,8 @@ def search_split(records, cfg: DictConfig) -> tuple[list, Fold, list]:
     Trials get only the search records: the test subjects' clips are not even in what a trial
     could index.
     """
+    if not cfg.cv.val_fraction > 0:  # the trials' score is their validation UF1
+        raise ValueError(f"a search needs validation subjects: cv.val_fraction must be > 0 (got {cfg.cv.val_fraction})")
     search, test = subject_holdout(records, test_size=cfg.cv.test_size or 0.25, seed=cfg.cv.seed)
     search_records = [records[i] for i in search]
     train, val = carve_validation(search_records, range(len(search_records)), fraction=cfg.cv.val_fraction, seed=cfg.cv.seed)

@@ -178,6 +178,12 @@ def test_pruned_and_failed_trials_are_recorded_and_the_search_goes_on(tiny_set, 
     assert all(t.user_attrs["epochs_run"] == 1 for t in pruned)  # stopped after its first epoch of 3
 
 
+def test_a_search_without_validation_subjects_is_refused_before_any_trial(tiny_set, tmp_path):
+    with pytest.raises(ValueError, match=r"a search needs validation subjects: cv.val_fraction must be > 0 \(got 0\)"):
+        run_search(tiny_set, tmp_path / "search", "cv.val_fraction=0")
+    assert not (tmp_path / "search" / "trials").exists()
+
+
 def test_a_study_refuses_other_settings_or_test_subjects_and_a_finished_one_runs_nothing(tiny_set, tmp_path):
     def no_final(cfg):
         cfg.final_test = False

@@ -257,6 +257,9 @@ def fit(
 ) -> FitResult:
     """Train with validation-based model selection; ``last.pt`` every epoch, ``best.pt`` by val UF1.
 
+    With no validation clips (``cv.val_fraction=0``) nothing selects: all ``trainer.epochs`` run
+    (no early stopping), ``best.pt`` is the last epoch and the validation figures are None; the
+    fixed-epoch protocol, its epoch count chosen before the run, not on the test subjects.
     ``meta`` (config, class names, AU names) is stored in every checkpoint. ``on_epoch`` is called
     after each epoch's validation (the search reports to Optuna from it).
     """
@@ -281,6 +284,9 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, int(tc.warmup_epochs * steps_per_epoch)))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and tc.get("amp", True))
     start_epoch, best_uf1, best_epoch, history, patience_used = 0, -1.0, -1, [], 0
+    validating = len(val_set) > 0
+    if not validating and dist.is_main():
+        log.info("no validation clips: %d epochs, the last one is kept (no model selection, no early stopping)", tc.epochs)
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, map_location=device)
         unwrap(model).load_state_dict(ckpt["model"])
@@ -316,8 +322,11 @@ def fit(
             progress=tc.get("progress", True),
         )
         precise_bn(model, train_loader, device=device, max_batches=tc.get("precise_bn_batches", 0))
-        val_predictions = predict(model, val_loader, device=device)
-        val = val_predictions.metrics(num_classes)
+        if validating:
+            val_predictions = predict(model, val_loader, device=device)
+            val = val_predictions.metrics(num_classes)
+        else:
+            val_predictions, val = None, {"uf1": None, "uar": None, "accuracy": None, "au_f1": None}
         record = {
             "epoch": epoch,
             "lr": optimizer.param_groups[0]["lr"],
@@ -331,21 +340,24 @@ def fit(
             "balanced_sampling": state.balanced_sampling,
         }
         history.append(record)
-        improved = val["uf1"] > best_uf1
+        improved = not validating or val["uf1"] > best_uf1  # without validation every epoch replaces the last
         if improved:
-            best_uf1, best_epoch, patience_used = val["uf1"], epoch, 0
+            best_uf1, best_epoch, patience_used = val["uf1"] if validating else -1.0, epoch, 0
         else:
             patience_used += 1
         if dist.is_main():
-            log.info(
-                "epoch %d: loss %.4f  val UF1 %.4f  UAR %.4f  acc %.4f%s",
-                epoch,
-                train_stats["loss"],
-                val["uf1"],
-                val["uar"],
-                val["accuracy"],
-                "  (best)" if improved else "",
-            )
+            if validating:
+                log.info(
+                    "epoch %d: loss %.4f  val UF1 %.4f  UAR %.4f  acc %.4f%s",
+                    epoch,
+                    train_stats["loss"],
+                    val["uf1"],
+                    val["uar"],
+                    val["accuracy"],
+                    "  (best)" if improved else "",
+                )
+            else:
+                log.info("epoch %d: loss %.4f", epoch, train_stats["loss"])
             if writer is not None:
                 for key, value in record.items():
                     if key != "epoch" and isinstance(value, (int, float)):
@@ -353,7 +365,7 @@ def fit(
                 writer.flush()
             weights = unwrap(model).state_dict()
             if improved:  # the AU decision thresholds are chosen on the same validation clips as the epoch
-                thresholds = val_predictions.choose_au_thresholds()
+                thresholds = None if val_predictions is None else val_predictions.choose_au_thresholds()
                 save_checkpoint(
                     {"model": weights, "epoch": epoch, "val": _plain_metrics(val), "au_thresholds": thresholds, **meta}, best_path
                 )

@@ -166,8 +166,11 @@ def plot_curves(histories: Sequence[Sequence[dict]], path: Path) -> Path:
             continue
         epochs = [h["epoch"] for h in history]
         left.plot(epochs, [h["train_loss"] for h in history], label=f"fold {fold}")
-        right.plot(epochs, [h["val_uf1"] for h in history], label=f"UF1 fold {fold}")
-        right.plot(epochs, [h["val_uar"] for h in history], linestyle="--", alpha=0.6, label=f"UAR fold {fold}")
+        uf1, uar = (
+            [np.nan if h[key] is None else h[key] for h in history] for key in ("val_uf1", "val_uar")
+        )  # None: no validation
+        right.plot(epochs, uf1, label=f"UF1 fold {fold}")
+        right.plot(epochs, uar, linestyle="--", alpha=0.6, label=f"UAR fold {fold}")
     left.set_title("training loss")
     right.set_title("validation UF1 (solid) / UAR (dashed)")
     for ax in (left, right):

@@ -193,6 +193,21 @@ def test_early_stopping_when_validation_stops_improving(tiny_set, tmp_path):
     assert fold["epochs_run"] == fold["best_epoch"] + 1 + 2  # stopped exactly 2 epochs after the best
 
 
+def test_without_validation_subjects_every_epoch_runs_and_the_last_is_tested(tiny_set, tmp_path):
+    from mer.engine.experiment import run
+
+    # lr 0: with validation, early stopping would end this run after epoch 0 + 1
+    cfg = make_cfg(tiny_set, "cv.val_fraction=0", "trainer.lr=0", "trainer.epochs=3", "trainer.early_stopping=1")
+    result = run(cfg, tmp_path)
+    fold = result["folds"][0]
+    assert (fold["epochs_run"], fold["best_epoch"], fold["val_uf1"]) == (3, 2, None)
+    assert 0.0 <= result["uf1"] <= 1.0 and (tmp_path / "predictions.csv").exists() and (tmp_path / "curves.png").exists()
+    deployed = load_checkpoint(tmp_path / "best.pt")
+    assert deployed["epoch"] == 2 and deployed["au_thresholds"] is None  # no validation clips to choose thresholds on
+    history = json.loads((tmp_path / "fold0" / "result.json").read_text())["history"]
+    assert [h["val_uf1"] for h in history] == [None, None, None]
+
+
 def test_unknown_choices_name_the_valid_ones(tiny_set, tmp_path):
     from mer.engine.experiment import run
 
