@@ -378,6 +378,45 @@ def print_tables(args, results: dict) -> None:
                 + " | ".join(fmt(x) for x in uf1)
                 + f" | {fmt(statistics.mean(got) if got else None)} | {fmt(statistics.mean(uar) if uar else None)} |"
             )
+        print_paired(args, rows, seeds)
+
+
+def predictions_file(args, name: str, seed: str) -> Path:
+    """Where a held-out retraining wrote its test predictions (train seed 0 of the best: the search's own)."""
+    if name == "best of the search" and seed == "0":
+        return args.out / "prune_seed0_median" / "final" / "predictions.csv"
+    return args.out / "test" / f"{name.split()[0]}_seed{seed}" / "final" / "predictions.csv"
+
+
+def print_paired(args, rows: dict, seeds: list[str], reference: str = "keyframe (default)") -> None:
+    """Each configuration minus the default, paired by training seed, with a paired bootstrap 95%
+    interval over the test clips (the clip is the unit, as in mer-study)."""
+    import pandas as pd
+
+    from mer.engine.compare import paired_bootstrap
+
+    print(f"\n| minus {reference} | UF1 by training seed | mean ± std | 95% interval over clips |")
+    print("|---|---|---|---|")
+    for name in rows:
+        if name == reference:
+            continue
+        pairs, differences = [], []
+        for seed in seeds:
+            files = predictions_file(args, name, seed), predictions_file(args, reference, seed)
+            if not all(f.exists() for f in files):
+                continue
+            ours, theirs = (pd.read_csv(f, dtype={"clip": str}).set_index("clip") for f in files)
+            theirs = theirs.loc[ours.index]
+            pairs.append((list(ours.index), list(ours["true"]), list(ours["predicted"]), list(theirs["predicted"])))
+            differences.append(100 * (rows[name]["seeds"][seed]["uf1"] - rows[reference]["seeds"][seed]["uf1"]))
+        if not pairs:
+            continue
+        _, low, high = paired_bootstrap(pairs)
+        spread = f" ± {statistics.stdev(differences):.1f}" if len(differences) > 1 else ""
+        print(
+            f"| {name} | {' / '.join(f'{d:+.1f}' for d in differences)} | {statistics.mean(differences):+.1f}{spread} "
+            f"| {100 * low:+.1f} to {100 * high:+.1f} |"
+        )
 
 
 def main() -> None:
