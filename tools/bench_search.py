@@ -331,6 +331,14 @@ def print_tables(args, results: dict) -> None:
         mean = lambda xs: statistics.mean(x for x in xs if x is not None)  # noqa: E731
         for name in pruners:
             rows = [(seed, row["none"], row[name]) for seed, row in results["prune"].items() if name in row and "none" in row]
+            if not rows:  # the unpruned search not run yet (--no-unpruned)
+                for seed, row in results["prune"].items():
+                    if name in row:
+                        fig = row[name]
+                        print(
+                            f"| {seed} | {name} | - | {fig['trial_epochs']} | - | {fig['pruned']} / {fig['trials']} | - | {fmt(fig['best_val_uf1'])} | - / {fig['wall_s']:.0f} |"
+                        )
+                continue
             for seed, a, b in rows:
                 print(
                     f"| {seed} | {name} | {a['trial_epochs']} | {b['trial_epochs']} | {b['trial_epochs'] / a['trial_epochs']:.0%} | "
