@@ -389,19 +389,18 @@ def print_tables(args, results: dict) -> None:
         print_paired(args, rows, seeds)
 
 
-def predictions_file(args, name: str, seed: str) -> Path:
-    """Where a held-out retraining wrote its test predictions (train seed 0 of the best: the search's own)."""
+def retraining_folder(args, name: str, seed: str) -> Path:
+    """The run folder of a held-out retraining (train seed 0 of the best: the search's own)."""
     if name == "best of the search" and seed == "0":
-        return args.out / "prune_seed0_median" / "final" / "predictions.csv"
-    return args.out / "test" / f"{name.split()[0]}_seed{seed}" / "final" / "predictions.csv"
+        return args.out / "prune_seed0_median" / "final"
+    return args.out / "test" / f"{name.split()[0]}_seed{seed}" / "final"
 
 
 def print_paired(args, rows: dict, seeds: list[str], reference: str = "keyframe (default)") -> None:
     """Each configuration minus the default, paired by training seed, with a paired bootstrap 95%
     interval over the test clips (the clip is the unit, as in mer-study)."""
-    import pandas as pd
-
-    from mer.engine.compare import paired_bootstrap
+    from mer.engine.compare import paired_bootstrap, paired_predictions
+    from mer.study import read_predictions
 
     print(f"\n| minus {reference} | UF1 by training seed | mean ± std | 95% interval over clips |")
     print("|---|---|---|---|")
@@ -410,12 +409,11 @@ def print_paired(args, rows: dict, seeds: list[str], reference: str = "keyframe 
             continue
         pairs, differences = [], []
         for seed in seeds:
-            files = predictions_file(args, name, seed), predictions_file(args, reference, seed)
-            if not all(f.exists() for f in files):
+            folders = retraining_folder(args, name, seed), retraining_folder(args, reference, seed)
+            ours, theirs = (read_predictions(str(folder)) for folder in folders)
+            if ours is None or theirs is None:
                 continue
-            ours, theirs = (pd.read_csv(f, dtype={"clip": str}).set_index("clip") for f in files)
-            theirs = theirs.loc[ours.index]
-            pairs.append((list(ours.index), list(ours["true"]), list(ours["predicted"]), list(theirs["predicted"])))
+            pairs.append(paired_predictions(ours, theirs, *map(str, folders)))
             differences.append(100 * (rows[name]["seeds"][seed]["uf1"] - rows[reference]["seeds"][seed]["uf1"]))
         if not pairs:
             continue

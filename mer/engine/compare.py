@@ -146,6 +146,18 @@ def paired_bootstrap(
     return float(difference[0]), float(low), float(high)
 
 
+def paired_predictions(
+    condition: Predictions, reference: Predictions, condition_name: str, reference_name: str
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Two runs' test predictions joined by clip, as one draw of :func:`paired_bootstrap`: (clip ids,
+    true labels, the condition's predictions, the reference's). Raises ValueError naming both runs
+    when a clip has other true classes in the two (not the same data)."""
+    both = condition.merge(reference, on="clip", suffixes=("", "_reference"))
+    if (both["true"] != both["true_reference"]).any():
+        raise ValueError(f"{condition_name} and {reference_name}: the same clips with other true classes; not the same data")
+    return both["clip"].tolist(), both["true"].tolist(), both["predicted"].tolist(), both["predicted_reference"].tolist()
+
+
 def paired_differences(
     record: pd.DataFrame,
     reference: str,
@@ -187,15 +199,7 @@ def paired_differences(
             a, b = predictions(own.loc[key, "source"]), predictions(ref_pooled.loc[key, "source"])
             if a is None or b is None:
                 continue
-            both = a.merge(b, on="clip", suffixes=("", "_reference"))
-            if (both["true"] != both["true_reference"]).any():
-                raise ValueError(
-                    f"{own.loc[key, 'source']} and {ref_pooled.loc[key, 'source']}: the same clips with other true classes; "
-                    "not the same data"
-                )
-            pairs.append(
-                (both["clip"].tolist(), both["true"].tolist(), both["predicted"].tolist(), both["predicted_reference"].tolist())
-            )
+            pairs.append(paired_predictions(a, b, own.loc[key, "source"], ref_pooled.loc[key, "source"]))
         low = high = np.nan
         if pairs:
             _, low, high = (100 * v for v in paired_bootstrap(pairs, resamples=resamples, seed=seed))

@@ -400,7 +400,7 @@ def write_outputs(
         plot_curves(histories, run_dir / "curves.png")
     # the model to deploy: the fold of the best validation UF1 (without validation: the first fold's last epoch)
     best = max((s for s in summaries if s["val_uf1"] is not None), key=lambda s: s["val_uf1"], default=None)
-    if best is None and all(s.get("best_epoch", -1) >= 0 for s in summaries) and summaries:
+    if best is None and summaries:
         best = summaries[0]
     if best is not None and (run_dir / f"fold{best['fold']}" / "best.pt").exists():
         shutil.copyfile(run_dir / f"fold{best['fold']}" / "best.pt", run_dir / "best.pt")
