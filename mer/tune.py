@@ -21,7 +21,9 @@ retried. A trial whose process was killed stays "running" in the storage; once i
 failed and Optuna's retry callback queues a copy with the same parameters, run before any new
 trial. The killed trial then does not count, its copy does; a copy killed too is not retried
 again and counts as a failure. A trial that raised (NaN, out of memory, an impossible
-combination) is not retried and counts, so a space with impossible corners still ends.
+combination) is not retried and counts, so a space with impossible corners still ends. A trial
+that would train exactly as a complete one did (the same config and the same frames on every
+search clip, whatever its parameters) takes that trial's value instead (``reuse_identical``).
 
 Outputs in the search folder: ``best.yaml`` (the best overrides; ``python -m mer.train
 +experiment=best``), ``trials.csv``, ``history.png``, ``importances.png``, ``parallel.png`` and
@@ -30,10 +32,12 @@ Outputs in the search folder: ``best.yaml`` (the best overrides; ``python -m mer
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import random
 import shutil
 import socket
 import warnings
@@ -49,7 +53,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from mer.cli import CONFIG_DIR, command, override_key
-from mer.data.build import load_records
+from mer.data.build import build_clip_sampler, load_records
 from mer.data.splits import Fold, carve_validation, subject_holdout
 from mer.engine.experiment import run as train_run
 from mer.engine.reports import write_json
@@ -216,8 +220,51 @@ def fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+# ---- identical trials: the same frames and the same training, run once ---------------------
+
+
+def sampler_fingerprint(sampler, records, draws: int = 3) -> str:
+    """What a sampler does to ``records``: the frames of its evaluation draw and of ``draws`` seeded
+    training draws of every clip, each with how much randomness it used. Two settings with one
+    fingerprint give a trial the same frames: e.g. ``rise_share`` 0.95 and 1.0 with 8 keyframes both
+    put 7 frames on the rise, which a continuous search space cannot tell apart."""
+    digest = hashlib.sha1()
+    for i, record in enumerate(records):
+        digest.update(repr(sampler(record, train=False, rng=random.Random(i))).encode())
+        for draw in range(draws):
+            rng = random.Random(f"{i}:{draw}")
+            digest.update(repr((sampler(record, train=True, rng=rng), rng.random())).encode())
+    return digest.hexdigest()
+
+
+def trial_fingerprint(cfg: DictConfig, records) -> str:
+    """A trial's composed training config with its sampler replaced by the frames the sampler gives
+    on the search clips (:func:`sampler_fingerprint`); the keys of ``NEUTRAL_KEYS`` are left out."""
+    settings = OmegaConf.to_container(cfg, resolve=False)
+    for key in NEUTRAL_KEYS:
+        group, name = key.split(".")
+        settings.get(group, {}).pop(name, None)
+    sampler_settings = settings.pop("clip_sampler")
+    frames = sampler_fingerprint(build_clip_sampler(cfg.clip_sampler), records)
+    text = json.dumps([settings, sampler_settings["num_frames"], frames], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def identical_trial(study: optuna.Study, fingerprint: str) -> FrozenTrial | None:
+    """The first complete trial of ``study`` with this fingerprint."""
+    for twin in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if twin.user_attrs.get("fingerprint") == fingerprint:
+            return twin
+    return None
+
+
 class Objective:
-    """One trial: compose the config with the trial's overrides, train, return the validation UF1."""
+    """One trial: compose the config with the trial's overrides, train, return the validation UF1.
+
+    With ``reuse_identical``, a trial whose config and frames match a complete trial's
+    (:func:`trial_fingerprint`) takes that trial's value and curve without training (``same_as``
+    and 0 ``epochs_run`` in trials.csv): training is deterministic on CPU, so it would repeat it.
+    """
 
     def __init__(self, cfg: DictConfig, base_overrides: list[str], records, fold: Fold, search_dir: Path) -> None:
         self.cfg, self.base_overrides, self.records, self.fold, self.search_dir = cfg, base_overrides, records, fold, search_dir
@@ -232,6 +279,20 @@ class Objective:
             cfg = compose(
                 config_name="train", overrides=self.base_overrides + overrides + ["evaluate_test=false", "resume=false"]
             )
+            if self.cfg.get("reuse_identical", False):
+                fingerprint = trial_fingerprint(cfg, self.records)
+                trial.set_user_attr("fingerprint", fingerprint)
+                twin = identical_trial(trial.study, fingerprint)
+                if twin is not None:
+                    for step, value in sorted(twin.intermediate_values.items()):
+                        trial.report(value, step=step)
+                    trial.set_user_attr("same_as", twin.number)
+                    log.info(
+                        "trial %d gives the same frames and training as trial %d: its value, not trained",
+                        trial.number,
+                        twin.number,
+                    )
+                    return float(twin.value)
 
             def report(fold: int, epoch: int, record: dict) -> None:
                 value = record["val_uf1"]

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
 import mer.tune as tune_module
+from mer.data.build import load_records
 from mer.data.dataset import ClipDataset
 from mer.data.synthetic import generate
 
@@ -178,6 +179,43 @@ def test_pruned_and_failed_trials_are_recorded_and_the_search_goes_on(tiny_set, 
     assert all(t.user_attrs["epochs_run"] == 1 for t in pruned)  # stopped after its first epoch of 3
 
 
+def test_a_trial_is_fingerprinted_by_its_frames_and_settings_not_by_its_parameters(tiny_set):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+
+        def fingerprint(*overrides: str) -> str:
+            cfg = compose("train", overrides=base(tiny_set, *overrides))
+            return tune_module.trial_fingerprint(cfg, load_records(cfg.data))
+
+        keyframe = ("clip_sampler=keyframe", "clip_sampler.num_frames=8", "clip_sampler.jitter=0.25")
+        same = fingerprint(*keyframe, "clip_sampler.rise_share=0.95")
+        # 0.95 and 1.0 of 7 non-apex frames both round to 7 on the rise: the same frames, one trial
+        assert fingerprint(*keyframe, "clip_sampler.rise_share=1.0") == same
+        assert fingerprint(*keyframe, "clip_sampler.rise_share=1.0", "trainer.num_workers=2") == same  # speed only
+        assert fingerprint(*keyframe, "clip_sampler.rise_share=0.8") != same  # 6 on the rise, 1 after the apex
+        assert fingerprint(*keyframe[:2], "clip_sampler.jitter=0.5", "clip_sampler.rise_share=1.0") != same  # other draws
+        assert fingerprint(*keyframe, "clip_sampler.rise_share=1.0", "seed=3") != same  # another training
+        assert fingerprint(*keyframe, "clip_sampler.rise_share=1.0", "trainer.epochs=3") != same
+
+
+def test_a_trial_identical_to_a_complete_one_takes_its_value_without_training(tiny_set, tmp_path):
+    def two_names_for_one_setting(cfg):
+        cfg.final_test = False
+        cfg.search.params = {"rise_share": {"key": "clip_sampler.rise_share", "type": "categorical", "choices": [0.6, 1.0]}}
+
+    # the default keyframe sampler has 2 frames: any rise_share from 0.5 puts the first on the onset
+    run_search(tiny_set, tmp_path, n_trials=3, edit=two_names_for_one_setting)
+    study = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    first, *copies = study.trials
+    assert first.user_attrs["epochs_run"] == 2 and "same_as" not in first.user_attrs
+    assert len(copies) == 2
+    for copy in copies:
+        assert copy.state == TrialState.COMPLETE and copy.value == first.value
+        assert copy.user_attrs["same_as"] == 0 and copy.user_attrs["epochs_run"] == 0
+        assert copy.intermediate_values == first.intermediate_values  # its curve, for the pruner
+    assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["0000"]  # trained once
+    assert pd.read_csv(tmp_path / "trials.csv")["user_attrs_same_as"].tolist()[1:] == [0, 0]
+
+
 def test_a_search_without_validation_subjects_is_refused_before_any_trial(tiny_set, tmp_path):
     with pytest.raises(ValueError, match=r"a search needs validation subjects: cv.val_fraction must be > 0 \(got 0\)"):
         run_search(tiny_set, tmp_path / "search", "cv.val_fraction=0")
@@ -249,7 +287,7 @@ def test_two_workers_share_one_study_and_a_rerun_continues_it(tiny_set, tmp_path
     experiment = (f"hydra.searchpath=[file://{tmp_path / 'configs'}]", "+experiment=seed5")
     workers = [
         subprocess.Popen(
-            tune_command(tiny_set, tmp_path, 4, *experiment),
+            tune_command(tiny_set, tmp_path, 4, *experiment, "reuse_identical=false"),  # every trial trains
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -268,7 +306,11 @@ def test_two_workers_share_one_study_and_a_rerun_continues_it(tiny_set, tmp_path
     seeds = [OmegaConf.load(path).seed for path in sorted((tmp_path / "trials").glob("*/config.yaml"))]
     assert len(seeds) == len(finished) and set(seeds) == {5}
     done = subprocess.run(
-        tune_command(tiny_set, tmp_path, len(finished) + 2, *experiment), env=env, capture_output=True, text=True, check=False
+        tune_command(tiny_set, tmp_path, len(finished) + 2, *experiment, "reuse_identical=false"),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     again = optuna.load_study(study_name="mer-sampling", storage=f"sqlite:///{tmp_path / 'study.db'}")
