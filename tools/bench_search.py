@@ -19,8 +19,9 @@ with ``OMP_NUM_THREADS=--threads`` (1 by default) on a reduced synthetic set (``
 
 1. ``prune``: for each sampler seed, the same search (``--trials`` trials, that TPE seed) with
    ``pruner.name=none`` then with each of ``--pruners`` (``--startup-trials``, ``--warmup-epochs``),
-   back to back. Trial-epochs = epochs each trial actually ran (``len(trial.intermediate_values)``
-   in the study's storage), summed over the study's trials; best = the study's best validation UF1.
+   back to back. Trial-epochs = epochs each trial actually trained (``len(trial.intermediate_values)``
+   in the study's storage; none for a trial that took an identical one's value, ``reuse_identical``),
+   summed over the study's trials; best = the study's best validation UF1.
    The seed-0 median search is the default search and runs with ``final_test=true``.
 2. ``parallel``: ``--parallel-trials`` configurations drawn at random from the sampling space
    (seed 0) are enqueued in two fresh studies, so both do the same work; one worker
@@ -111,7 +112,10 @@ def study_figures(search_dir: Path) -> dict:
         "complete": len(completed),
         "pruned": sum(t.state == TrialState.PRUNED for t in finished),
         "failed": sum(t.state == TrialState.FAIL for t in finished),
-        "trial_epochs": sum(len(t.intermediate_values) for t in finished),
+        # trained: a trial that took an identical one's value (reuse_identical) reports its curve, trains no epoch
+        "trial_epochs": sum(len(t.intermediate_values) for t in finished if "same_as" not in t.user_attrs),
+        "reused": sum("same_as" in t.user_attrs for t in finished),
+        "reused_epochs": sum(len(t.intermediate_values) for t in finished if "same_as" in t.user_attrs),
         "best_val_uf1": None if best is None else best.value,
         "best_trial": None if best is None else best.number,
         "best_overrides": None if best is None else best.user_attrs.get("overrides"),
@@ -203,7 +207,8 @@ def stage_prune(args, results: dict) -> None:
             fig["resumed"] = resumed
             print(
                 f"seed {seed} pruner {name}: {fig['trials']} trials ({fig['pruned']} pruned, {fig['failed']} failed), "
-                f"{fig['trial_epochs']} trial-epochs, best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s",
+                f"{fig['trial_epochs']} trial-epochs trained ({fig['reused']} trials took an identical one's value, "
+                f"{fig['reused_epochs']} epochs not run), best val UF1 {fig['best_val_uf1']:.4f}, {fig['wall_s']:.0f} s",
                 flush=True,
             )
             save(args, results)
