@@ -20,6 +20,13 @@ The cost of the flow input, on the default synthetic set with the default traini
 computed) and warm (read back), in this process, for evaluation clips (fixed frames); then the
 training DataLoader (``--workers`` processes, random frames, so flows are computed) against the
 default model's training step on the same batches, and their ratio (goal: loader >= 2x the step).
+
+    python tools/bench_loader.py --input jitter [--clips 48] [--epochs 8] [--num-frames 8] [--jitter 0.25]
+
+The cost of jittered keyframes (frames drawn anew each epoch) with the default flow input, epoch by
+epoch, in this process: flows computed for every draw (no cache) against flows kept pair by pair
+(first frame, frame t), both given the same draws, clip by clip interleaved. The pair cache starts
+cold, as a training run's does.
 """
 
 from __future__ import annotations
@@ -173,19 +180,74 @@ def flow_cost(clips: int, workers: int, repeats: int) -> None:
     print(f"| loader / step | {loading / stepping:.1f}x |")
 
 
+def jitter_cost(clips: int, epochs: int, num_frames: int, jitter: float) -> None:
+    """Jittered keyframe draws: flows computed each time against flows kept pair by pair."""
+    import random
+
+    import torch
+
+    from mer.cli import compose
+    from mer.data.build import build_clip_dataset, load_records
+    from mer.data.motion import FlowCache
+    from mer.engine.experiment import resolve_config
+
+    overrides = [f"clip_sampler.num_frames={num_frames}", f"clip_sampler.jitter={jitter}", "clip_sampler.rise_share=1.0"]
+    cfg = resolve_config(compose("train", overrides))
+    records = load_records(cfg.data)[:clips]
+    with tempfile.TemporaryDirectory() as tmp:
+        computed = build_clip_dataset(records, cfg.data, cfg.clip_sampler, train=True)
+        computed.flow_cache = None
+        paired = build_clip_dataset(records, cfg.data, cfg.clip_sampler, train=True)
+        paired.flow_cache = FlowCache(Path(tmp))
+        print(
+            f"keyframe, {num_frames} frames on the rise, jitter {jitter}; {cfg.data.representation} input "
+            f"({cfg.data.motion.method}); {clips} clips of the default synthetic set; torch {torch.__version__}"
+        )
+        print("| epoch | computed, clips/s | pair cache, clips/s | pair cache / computed | pairs kept |")
+        print("|---|---|---|---|---|")
+        totals = np.zeros(2)
+        for epoch in range(epochs):
+            seconds = np.zeros(2)
+            for i in range(len(records)):
+                for k, dataset in enumerate((computed, paired)):
+                    random.seed(epoch * 100_003 + i)  # both draw the same frames
+                    start = time.perf_counter()
+                    dataset[i]
+                    seconds[k] += time.perf_counter() - start
+            totals += seconds
+            kept = len(list(Path(tmp).glob("*.npy")))
+            print(
+                f"| {epoch + 1} | {clips / seconds[0]:.1f} | {clips / seconds[1]:.1f} | {seconds[0] / seconds[1]:.2f}x | {kept} |"
+            )
+        print(
+            f"| all {epochs} | {clips * epochs / totals[0]:.1f} | {clips * epochs / totals[1]:.1f} | {totals[0] / totals[1]:.2f}x | |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=None, help="clips per kind (default 8; 48 with --input flow)")
-    parser.add_argument("--num-frames", type=int, default=16)
+    parser.add_argument("--num-frames", type=int, default=None, help="frames a clip (default 16; 8 with --input jitter)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--input", choices=["frames", "flow"], default="frames", help="flow: the cost of the flow input (above)")
+    parser.add_argument(
+        "--input",
+        choices=["frames", "flow", "jitter"],
+        default="frames",
+        help="flow, jitter: the costs of the flow input (above)",
+    )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=8, help="--input jitter: epochs of draws")
+    parser.add_argument("--jitter", type=float, default=0.25, help="--input jitter: clip_sampler.jitter")
     args = parser.parse_args()
     if args.input == "flow":
         flow_cost(args.clips or 48, args.workers, args.repeats)
         return
+    if args.input == "jitter":
+        jitter_cost(args.clips or 48, args.epochs, args.num_frames or 8, args.jitter)
+        return
     args.clips = args.clips or 8
+    args.num_frames = args.num_frames or 16
     sampler = build_sampler("keyframe", num_frames=args.num_frames, context_frames=2)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

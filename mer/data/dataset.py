@@ -11,7 +11,12 @@
 
 Without a transform the clip is the decoded frames as floats in [0, 1]. Flow representations
 are computed here, in the DataLoader's workers, and kept in ``flow_cache`` (a
-:class:`~mer.data.motion.FlowCache`) per video, frame indices and motion settings.
+:class:`~mer.data.motion.FlowCache`) per video, frame indices and motion settings. A sampler that
+draws its frames anew each epoch near fixed positions (keyframes or an apex window with jitter)
+has its flows kept pair by pair instead: the flow of (first frame, frame t) is the 2-frame clip
+[first, t]'s entry, so a draw decodes and computes only the pairs no earlier draw had; the flow of
+a pair does not depend on the other frames drawn. Not with a ``frame_transform`` (a face crop is
+found on the frames drawn), nor for the random sampler, whose pairs seldom recur.
 
 The frame AU target is on for a sampled frame inside [onset, offset] and weighted by an intensity
 that rises linearly from onset to 1 at the apex and falls to the offset:
@@ -92,17 +97,50 @@ class ClipDataset(Dataset):
         with open_video(record.path, self.backend, expected_frames=expected, fps=record.fps) as source:
             return source.get_frames(indices)
 
-    def _flow_key(self, record: ClipRecord, indices: Sequence[int]) -> str | None:
-        """The flow cache's key of a clip when the transform takes flow and a cache is set, else None."""
+    def _flow_settings(self) -> dict | None:
+        """What shapes a clip's flows besides its video and frames, when the transform takes flow and
+        a cache is set; else None."""
         spec = getattr(self.transform, "spec", None)
         if spec is None or not spec.uses_flow or self.flow_cache is None:
             return None
-        if self.sampler.draws_at_random(self.train):  # training draws of a random sampler: computed each time
+        return {"motion": spec.motion.key(), "side": spec.frame_side, "frames": repr(self.frame_transform)}
+
+    def _flow_key(self, record: ClipRecord, indices: Sequence[int]) -> str | None:
+        """The flow cache's key of a clip when the transform takes flow and a cache is set, else None."""
+        settings = self._flow_settings()
+        if settings is None or self.sampler.draws_at_random(self.train):  # random training draws: see _pair_keys
             return None
         from mer.data.motion import video_digest
 
-        settings = {"motion": spec.motion.key(), "side": spec.frame_side, "frames": repr(self.frame_transform)}
         return self.flow_cache.key(video_digest(record.path), indices, settings)
+
+    def _pair_keys(self, record: ClipRecord, indices: Sequence[int]) -> list[str] | None:
+        """The flow cache's keys of the pairs (first frame, frame t), t = 1..T-1, when a random draw's
+        flows are kept pair by pair (see the module doc), else None."""
+        settings = self._flow_settings()
+        if settings is None or self.frame_transform is not None or len(indices) < 2:
+            return None
+        if not self.sampler.draws_near_fixed_frames(self.train):
+            return None
+        from mer.data.motion import video_digest
+
+        digest = video_digest(record.path)
+        return [self.flow_cache.key(digest, [indices[0], j], settings) for j in indices[1:]]
+
+    def _pair_flows(self, record: ClipRecord, indices: Sequence[int], keys: list[str]) -> np.ndarray:
+        """(T, h, w, 2) flows of a draw from the cached pairs; the missing ones decoded and computed
+        together (the first frame once) and kept."""
+        pairs = [self.flow_cache.get(key) for key in keys]
+        missing = [t for t, pair in enumerate(pairs) if pair is None]
+        if missing:
+            # the first frame then the missing ones, repeats kept: a frame drawn twice, or drawn equal
+            # to the first, gets the flow the whole clip's computation would give it
+            frames = self.load_frames(record, [indices[0]] + [indices[t + 1] for t in missing])
+            flows = compute_clip_flows(frames, self.transform.spec)
+            for k, t in enumerate(missing, start=1):
+                pairs[t] = np.stack([flows[0], flows[k]])
+                self.flow_cache.put(keys[t], pairs[t])
+        return np.stack([pairs[0][0]] + [pair[1] for pair in pairs])
 
     def __getitem__(self, i: int) -> dict | None:
         if not self.skip_broken:
@@ -120,6 +158,8 @@ class ClipDataset(Dataset):
         indices = self.sampler(record, train=self.train)
         key = self._flow_key(record, indices)
         flows = None if key is None else self.flow_cache.get(key)  # a clip whose flows are cached is not decoded
+        if key is None and (pair_keys := self._pair_keys(record, indices)) is not None:
+            flows = self._pair_flows(record, indices, pair_keys)
         if flows is None:
             frames = self.load_frames(record, indices)
             if self.frame_transform is not None:

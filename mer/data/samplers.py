@@ -82,6 +82,12 @@ class ClipSampler:
         worth caching: each draw would add an entry that is rarely read again)."""
         return False
 
+    def draws_near_fixed_frames(self, train: bool) -> bool:
+        """Whether random draws stay within a few frames of fixed positions, so that the pairs
+        (first frame, frame t) of a clip recur from draw to draw and their flows are worth caching
+        pair by pair; not so for segments spread over the clip."""
+        return False
+
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({options})"
@@ -197,6 +203,9 @@ class KeyframeSampler(ClipSampler):
     def draws_at_random(self, train: bool) -> bool:
         return train and self.jitter > 0
 
+    def draws_near_fixed_frames(self, train: bool) -> bool:
+        return self.draws_at_random(train)  # each frame moves by up to a share of the gap to its neighbours
+
     def _jitter(self, positions: np.ndarray, gap: float, lo: float, hi: float, rng) -> np.ndarray:
         if positions.size == 0:
             return positions
@@ -228,6 +237,9 @@ class ApexWindowSampler(ClipSampler):
 
     def draws_at_random(self, train: bool) -> bool:
         return train and to_frames(self.jitter, 1000.0) > 0
+
+    def draws_near_fixed_frames(self, train: bool) -> bool:
+        return self.draws_at_random(train)  # the window moves by up to ``jitter``, a few frames
 
 
 def list_samplers() -> list[str]:

@@ -82,21 +82,64 @@ def test_flow_clips_are_the_same_from_a_cold_and_a_warm_cache(records, tmp_path)
     assert torch.equal(cold, warm) and torch.equal(cold, make(None)[0]["clip"])
 
 
-def test_random_training_draws_are_not_cached_but_evaluation_frames_are(records, tmp_path):
+def test_random_segment_draws_are_not_cached_but_evaluation_frames_are(records, tmp_path):
     from mer.data.motion import FlowCache
 
     spec = ClipSpec(num_frames=2, size=32, representation="flow")
     cache = FlowCache(tmp_path / "flows")
-    for name, options in (("random", {}), ("keyframe", {"jitter": 0.5, "rise_share": 1.0})):
-        train = ClipDataset(
-            records[:2], build_sampler(name, num_frames=2, **options), ClipTransform(spec), train=True, flow_cache=cache
-        )
-        for _ in range(3):
-            train[0], train[1]
-        assert not list(cache.folder.glob("*.npy")), name  # every training draw would add an entry
+    train = ClipDataset(records[:2], build_sampler("random", num_frames=2), ClipTransform(spec), train=True, flow_cache=cache)
+    for _ in range(3):
+        train[0], train[1]
+    assert not list(cache.folder.glob("*.npy"))  # segments over the whole clip: every draw would add an entry
     test = ClipDataset(records[:2], build_sampler("random", num_frames=2), ClipTransform(spec), flow_cache=cache)
     test[0], test[1]
     assert len(list(cache.folder.glob("*.npy"))) == 2
     fixed = ClipDataset(records[:1], build_sampler("uniform", num_frames=2), ClipTransform(spec), train=True, flow_cache=cache)
     fixed[0]
     assert len(list(cache.folder.glob("*.npy"))) == 3  # a sampler without chance caches in training too
+
+
+@pytest.mark.parametrize(
+    "name, options", [("keyframe", {"jitter": 0.5, "rise_share": 0.5}), ("apex_window", {"stride": 2, "jitter": 3})]
+)
+def test_jittered_draws_are_cached_pair_by_pair_and_give_the_same_clips(records, tmp_path, monkeypatch, name, options):
+    import random
+
+    from mer.data.motion import FlowCache
+
+    spec = ClipSpec(num_frames=5, size=32, representation="flow")
+    cache = FlowCache(tmp_path / "flows")
+    sampler = build_sampler(name, num_frames=5, **options)
+    cached = ClipDataset(records[:2], sampler, ClipTransform(spec), train=True, flow_cache=cache)
+    plain = ClipDataset(records[:2], sampler, ClipTransform(spec), train=True)
+    decoded = []
+    load_frames = ClipDataset.load_frames
+    monkeypatch.setattr(ClipDataset, "load_frames", lambda self, r, idx: decoded.append(list(idx)) or load_frames(self, r, idx))
+
+    def draws(ds, seed):
+        random.seed(seed)  # the samplers draw from `random`, as in a DataLoader worker
+        return [ds[i] for i in (0, 1) for _ in range(4)]
+
+    pairs = set()
+    for seed in (0, 1):
+        for a, b in zip(draws(cached, seed), draws(plain, seed)):
+            assert a["indices"].tolist() == b["indices"].tolist()
+            assert torch.equal(a["clip"], b["clip"])  # a pair's flow does not depend on the other frames drawn
+            first, *rest = a["indices"].tolist()
+            pairs |= {(a["clip_id"], first, j) for j in rest}
+    assert len(list(cache.folder.glob("*.npy"))) == len(pairs) > 8  # one entry a pair, whatever draw it came in
+    decoded.clear()
+    for item in draws(cached, 0):  # the same draws again: every pair is kept, no frame is decoded
+        assert item["clip"].shape == (3, 5, 32, 32)
+    assert decoded == []
+    # with a face crop the crop depends on every frame drawn: not kept pair by pair
+    cropped = ClipDataset(
+        records[:1],
+        sampler,
+        ClipTransform(spec),
+        train=True,
+        flow_cache=FlowCache(tmp_path / "crop"),
+        frame_transform=lambda frames: frames,
+    )
+    cropped[0]
+    assert not list((tmp_path / "crop").glob("*.npy"))
