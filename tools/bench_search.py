@@ -357,7 +357,8 @@ def print_tables(args, results: dict) -> None:
     runs = [(s, results[f"parallel_{s}"]) for s in ("own", "shared") if f"parallel_{s}" in results]
     if runs:
         print(
-            f"\nParallel: the same {args.parallel_trials} enqueued configurations x {args.epochs} epochs, pruning off, one SQLite storage"
+            f"\nParallel: the same {len(runs[0][1]['configurations'])} enqueued configurations x {args.epochs} epochs, pruning off, "
+            "one SQLite storage"
         )
         print(
             "| workers' sessions | workers | torch threads each | trials run | trial-epochs | mean s / trial | s to N-th trial | s to exit | 2 / 1 workers (N-th trial, exit) |"
